@@ -1,0 +1,24 @@
+# Per-ISA compile flags. kernels/ compiles each ISA's sources with that ISA's flags only; the rest of
+# kiln is built for the baseline and reaches the ISA code through run-time dispatch.
+#   kiln_isa_sources(<target> <isa> <files...>)   isa: avx2 | avx512vnni | neondot | i8mm
+function(kiln_isa_sources target isa)
+  set(files ${ARGN})
+  if(isa STREQUAL "avx2")
+    set(flags -mavx2 -mfma -mf16c)
+  elseif(isa STREQUAL "avx512vnni")
+    if(KILN_AVX512_EMULATION)
+      # SIMDe implements the AVX-512 intrinsics on top of AVX2.
+      set(flags -mavx2 -mfma -mf16c)
+    else()
+      set(flags -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni)
+    endif()
+  elseif(isa STREQUAL "neondot")
+    set(flags -march=armv8.2-a+dotprod)
+  elseif(isa STREQUAL "i8mm")
+    set(flags -march=armv8.2-a+dotprod+i8mm)
+  else()
+    message(FATAL_ERROR "kiln_isa_sources: unknown isa '${isa}'")
+  endif()
+  target_sources(${target} PRIVATE ${files})
+  set_source_files_properties(${files} TARGET_DIRECTORY ${target} PROPERTIES COMPILE_OPTIONS "${flags}")
+endfunction()

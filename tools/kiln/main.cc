@@ -1,0 +1,52 @@
+#include <cstdio>
+#include <cstring>
+#include <iterator>
+
+#include "command.h"
+
+namespace kiln::cli {
+namespace {
+
+const Command kCommands[] = {
+    {"info", "version, ISAs compiled in, this CPU's features and the kernel path chosen", run_info},
+    {"selfcheck", "run every kernel path this CPU supports against the reference", run_selfcheck},
+};
+
+void print_help() {
+  std::printf(
+      "kiln: integer inference runtime with a calibrator built in\n\n"
+      "usage: kiln <command> [options]   (kiln <command> --help for its options)\n\ncommands:\n");
+  for (const Command& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+  std::printf(
+      "\nenvironment:\n"
+      "  KILN_ISA=ref|avx2|avx512vnni|neondot|i8mm   force a kernel path\n"
+      "\nexamples:\n"
+      "  kiln info\n"
+      "  KILN_ISA=ref kiln selfcheck\n");
+}
+
+}  // namespace
+
+int fail(const std::string& what, const std::string& where) {
+  if (where.empty()) {
+    std::fprintf(stderr, "kiln: error: %s\n", what.c_str());
+  } else {
+    std::fprintf(stderr, "kiln: error: %s (%s)\n", what.c_str(), where.c_str());
+  }
+  return 1;
+}
+
+}  // namespace kiln::cli
+
+int main(int argc, char** argv) {
+  using namespace kiln::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& c : kCommands) {
+    if (!std::strcmp(argv[1], c.name)) return c.run(argc - 1, argv + 1);
+  }
+  return fail(std::string("unknown command '") + argv[1] + "'; see kiln --help");
+}
