@@ -1,0 +1,1 @@
+# Benchmarks of the gemm kernels (included by bench/CMakeLists.txt): add sources to kiln-bench-kernels.
