@@ -11,6 +11,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX importer
   libflatbuffers-dev flatbuffers-compiler         # .kiln format
   libstb-dev libsimde-dev                         # images, AVX-512 emulation
+  zlib1g-dev                                      # gzipped IDX calibration data
   g++-aarch64-linux-gnu qemu-user-static          # aarch64 lane
   dataset-fashion-mnist                           # the bundled demo's data
 )

@@ -1,12 +1,59 @@
+#include <exception>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
+#include "kiln/c_api_internal.h"
 #include "kiln/kernels/isa.h"
 #include "kiln/kiln.h"
+#include "kiln/runtime/graph_io.h"
 #include "kiln_version.h"
+
+struct kiln_model {
+  std::shared_ptr<const kiln::Model> model;
+  std::vector<std::string> inputs, outputs;
+};
+
+struct kiln_session {
+  std::shared_ptr<const kiln::Model> model;
+  std::unique_ptr<kiln::Session> session;
+};
 
 namespace {
 thread_local std::string g_last_error;
+
+kiln_status ok() {
+  g_last_error.clear();
+  return KILN_OK;
 }
+
+// Runs f, turning an escaping exception (allocation failure) into an error.
+template <class F>
+kiln_status guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return kiln::set_last_error(std::string("internal error: ") + e.what());
+  } catch (...) {
+    return kiln::set_last_error("internal error");
+  }
+}
+}  // namespace
+
+namespace kiln {
+kiln_model* wrap_model(std::shared_ptr<const Model> model) {
+  auto* m = new kiln_model;
+  m->inputs = model->input_names();
+  m->outputs = model->output_names();
+  m->model = std::move(model);
+  return m;
+}
+kiln_status set_last_error(const std::string& message) {
+  g_last_error = message;
+  return KILN_ERROR;
+}
+}  // namespace kiln
 
 extern "C" {
 
@@ -23,5 +70,109 @@ const char* kiln_isa(void) {
 }
 
 const char* kiln_last_error(void) { return g_last_error.c_str(); }
+
+kiln_status kiln_model_load_memory(const void* data, size_t size, kiln_model** out) {
+  if (!out || (!data && size)) return kiln::set_last_error("null argument");
+  *out = nullptr;
+  return guarded([&] {
+    kiln::Graph g;
+    std::string err;
+    if (!kiln::deserialize_graph(data, size, &g, &err)) return kiln::set_last_error(err);
+    auto model = kiln::Model::create(std::move(g), &err);
+    if (!model) return kiln::set_last_error(err);
+    *out = kiln::wrap_model(std::move(model));
+    return ok();
+  });
+}
+
+kiln_status kiln_model_load_file(const char* path, kiln_model** out) {
+  if (!path || !out) return kiln::set_last_error("null argument");
+  *out = nullptr;
+  return guarded([&] {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return kiln::set_last_error(std::string("cannot open ") + path);
+    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (f.bad()) return kiln::set_last_error(std::string("cannot read ") + path);
+    if (kiln_model_load_memory(bytes.data(), bytes.size(), out) != KILN_OK) {
+      return kiln::set_last_error(g_last_error + " (" + path + ")");
+    }
+    return ok();
+  });
+}
+
+void kiln_model_free(kiln_model* model) { delete model; }
+
+size_t kiln_model_input_count(const kiln_model* m) { return m ? m->inputs.size() : 0; }
+size_t kiln_model_output_count(const kiln_model* m) { return m ? m->outputs.size() : 0; }
+const char* kiln_model_input_name(const kiln_model* m, size_t i) {
+  return m && i < m->inputs.size() ? m->inputs[i].c_str() : nullptr;
+}
+const char* kiln_model_output_name(const kiln_model* m, size_t i) {
+  return m && i < m->outputs.size() ? m->outputs[i].c_str() : nullptr;
+}
+kiln_status kiln_model_input_shape(const kiln_model* m, size_t i, const int64_t** shape, size_t* rank) {
+  if (!m || !shape || !rank) return kiln::set_last_error("null argument");
+  if (i >= m->inputs.size()) return kiln::set_last_error("input index out of range");
+  const kiln::Graph& g = m->model->graph();
+  const kiln::Shape& s = g.values[g.inputs[i]].shape;
+  *shape = s.data();
+  *rank = s.size();
+  return ok();
+}
+
+kiln_status kiln_session_create(kiln_model* model, int threads, kiln_session** out) {
+  if (!model || !out) return kiln::set_last_error("null argument");
+  *out = nullptr;
+  return guarded([&] {
+    auto* s = new kiln_session;
+    s->model = model->model;
+    s->session = std::make_unique<kiln::Session>(model->model, threads);
+    *out = s;
+    return ok();
+  });
+}
+
+void kiln_session_free(kiln_session* session) { delete session; }
+
+kiln_status kiln_session_set_input(kiln_session* s, const char* name, kiln_dtype dtype, const void* data,
+                                   const int64_t* shape, size_t rank) {
+  if (!s || !name || (!shape && rank)) return kiln::set_last_error("null argument");
+  if (dtype != KILN_F32 && dtype != KILN_U8 && dtype != KILN_S8 && dtype != KILN_S32 && dtype != KILN_S64) {
+    return kiln::set_last_error("unknown dtype");
+  }
+  return guarded([&] {
+    kiln::Shape sh(shape, shape + rank);
+    for (int64_t d : sh) {
+      if (d <= 0 || d > (int64_t{1} << 32)) return kiln::set_last_error("bad shape for input '" + std::string(name) + "'");
+    }
+    const auto dt = static_cast<kiln::DType>(dtype);
+    if (!data && kiln::shape_elements(sh)) return kiln::set_last_error("null data");
+    // A view over the caller's memory; set_input copies it.
+    const kiln::Tensor view = kiln::Tensor::view(dt, sh, kiln::Layout::plain, const_cast<void*>(data));
+    if (std::string e = s->session->set_input(name, view); !e.empty()) return kiln::set_last_error(e);
+    return ok();
+  });
+}
+
+kiln_status kiln_session_run(kiln_session* s) {
+  if (!s) return kiln::set_last_error("null argument");
+  return guarded([&] {
+    if (std::string e = s->session->run(); !e.empty()) return kiln::set_last_error(e);
+    return ok();
+  });
+}
+
+kiln_status kiln_session_get_output(kiln_session* s, const char* name, kiln_tensor_view* out) {
+  if (!s || !name || !out) return kiln::set_last_error("null argument");
+  const kiln::Tensor* t = s->session->output(name);
+  if (!t) return kiln::set_last_error("no output named '" + std::string(name) + "' (or the session has not run)");
+  out->dtype = static_cast<kiln_dtype>(t->dtype());
+  out->data = t->raw();
+  out->shape = t->shape().data();
+  out->rank = t->shape().size();
+  return ok();
+}
+
+size_t kiln_session_peak_memory(const kiln_session* s) { return s ? s->session->arena_bytes() : 0; }
 
 }  // extern "C"

@@ -17,5 +17,7 @@ int fail(const std::string& what, const std::string& where = "");
 
 int run_info(int argc, char** argv);
 int run_selfcheck(int argc, char** argv);
+int run_run(int argc, char** argv);
+int run_inspect(int argc, char** argv);
 
 }  // namespace kiln::cli

@@ -10,6 +10,8 @@ namespace {
 const Command kCommands[] = {
     {"info", "version, ISAs compiled in, this CPU's features and the kernel path chosen", run_info},
     {"selfcheck", "run every kernel path this CPU supports against the reference", run_selfcheck},
+    {"run", "run a model (.onnx or kiln graph) on images or .npy tensors; top-K, outputs to .npy", run_run},
+    {"inspect", "layers, bits, shapes, scales and sizes of a .kiln model (--json for JSON)", run_inspect},
 };
 
 void print_help() {
@@ -22,7 +24,8 @@ void print_help() {
       "  KILN_ISA=ref|avx2|avx512vnni|neondot|i8mm   force a kernel path\n"
       "\nexamples:\n"
       "  kiln info\n"
-      "  KILN_ISA=ref kiln selfcheck\n");
+      "  KILN_ISA=ref kiln selfcheck\n"
+      "  kiln run model.onnx --input image.jpg --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n");
 }
 
 }  // namespace

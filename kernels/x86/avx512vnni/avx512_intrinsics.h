@@ -135,3 +135,16 @@ inline simde__m128i cvtepi32_epi8(simde__m512i x) {
 #undef _mm512_madd_epi16
 #define _mm512_madd_epi16(a, b) simde_mm512_madd_epi16((a), (b))
 #endif
+
+#if defined(KILN_AVX512_EMULATED)
+// Missing from SIMDe 0.7.4: arithmetic right shift of int32 lanes by an immediate (vpsrad).
+namespace kiln::kernels::avx512_polyfill {
+inline simde__m512i srai_epi32(simde__m512i x, unsigned int n) {
+  auto l = lanes<int32_t, 16>(x);
+  for (int i = 0; i < 16; ++i) l.v[i] = n > 31 ? (l.v[i] < 0 ? -1 : 0) : (l.v[i] >> n);
+  return from_lanes<simde__m512i>(l);
+}
+}  // namespace kiln::kernels::avx512_polyfill
+#undef _mm512_srai_epi32
+#define _mm512_srai_epi32(x, n) ::kiln::kernels::avx512_polyfill::srai_epi32((x), (n))
+#endif

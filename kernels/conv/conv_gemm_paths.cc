@@ -1,0 +1,229 @@
+#include "conv_gemm_paths.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kiln/kernels/indirection.h"
+
+namespace kiln::kernels::conv_detail {
+namespace {
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+size_t threads_of(TaskRunner* runner) {
+  return runner != nullptr ? static_cast<size_t>(std::max(1, runner->threads())) : 1;
+}
+
+// Runs the igemm micro-kernel over every group, column block and tile of mr pixels. The
+// indirection buffer is shared by all groups (a_offset moves each to its channels). Tasks split
+// the tiles; inside a task the column blocks are the outer loop so one packed block stays in cache.
+void igemm_over_tiles(const PackedConv& cv, const uint8_t* const* indirection, uint8_t* output,
+                      const RequantParams& p, TaskRunner* runner) {
+  const ConvShape& s = cv.shape;
+  const GemmConfig& cfg = *cv.gemm;
+  const size_t mr = cfg.mr, nr = cfg.nr;
+  const size_t pixels = static_cast<size_t>(s.batch) * s.out_h() * s.out_w();
+  const size_t tiles = ceil_div(pixels, mr);
+  const size_t groups = static_cast<size_t>(s.groups), goc = static_cast<size_t>(s.group_out_c());
+  const size_t gic = static_cast<size_t>(s.group_in_c()), oc = static_cast<size_t>(s.out_c);
+  const size_t blocks = ceil_div(goc, nr);
+  const size_t block_bytes = packed_gemm_block_bytes(cfg, cv.ks, cv.kc);
+  const size_t threads = threads_of(runner);
+  const size_t tile_chunks = threads == 1 ? 1 : std::min(tiles, ceil_div(4 * threads, groups));
+  const size_t tiles_per_chunk = ceil_div(tiles, tile_chunks);
+  const GemmEpilogue ep = make_gemm_epilogue(p);
+  const bool residual = p.residual != nullptr;
+  parallel_for(runner, groups * tile_chunks, [&](size_t task) {
+    const size_t g = task / tile_chunks;
+    const size_t t0 = (task % tile_chunks) * tiles_per_chunk, t1 = std::min(tiles, t0 + tiles_per_chunk);
+    const uint8_t* packed = static_cast<const uint8_t*>(cv.group_weights[g].data());
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t j0 = b * nr, nc = std::min(nr, goc - j0);
+      const size_t col = g * goc + j0;
+      for (size_t t = t0; t < t1; ++t) {
+        const size_t i0 = t * mr, rows = std::min(mr, pixels - i0);
+        cfg.igemm(rows, nc, cv.kc, cv.ks, indirection + t * cv.ks * mr, g * gic, cv.zero.data(),
+                  packed + b * block_bytes, output + i0 * oc + col, oc,
+                  residual ? p.residual + i0 * p.residual_stride + col : nullptr, p.residual_stride, &ep);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool pack_gemm_path(PackedConv& cv, const int8_t* weights, const int32_t* bias, std::string* error) {
+  const ConvShape& s = cv.shape;
+  const GemmConfig* cfg = gemm_config(cv.isa, cv.weight_bits);
+  if (cfg == nullptr || cfg->gemm == nullptr || cfg->igemm == nullptr) return false;
+  const size_t taps = static_cast<size_t>(s.taps()), gic = static_cast<size_t>(s.group_in_c());
+  const size_t goc = static_cast<size_t>(s.group_out_c());
+  GemmWeightsSource src;
+  src.n = goc;
+  src.c_stride = taps * gic;
+  src.k_stride = 1;
+  src.input_zero_point = cv.input_zero_point;
+  if (s.groups == 1 && s.kernel_h == 1 && s.kernel_w == 1) {
+    cv.path = ConvPath::gemm_1x1;
+    src.ks = 1, src.kc = gic, src.ks_stride = 0;
+  } else if (s.groups == 1 && s.in_c <= 4 && s.kernel_w > 1) {
+    cv.path = ConvPath::first_layer;
+    src.ks = static_cast<size_t>(s.kernel_h), src.kc = static_cast<size_t>(s.kernel_w) * gic;
+    src.ks_stride = src.kc;
+  } else {
+    cv.path = ConvPath::igemm;
+    src.ks = taps, src.kc = gic, src.ks_stride = gic;
+  }
+  cv.gemm = cfg;
+  cv.ks = src.ks;
+  cv.kc = src.kc;
+  cv.group_weights.clear();
+  if (cv.path == ConvPath::first_layer) {
+    const size_t ph = static_cast<size_t>(s.in_h + s.pad_top + s.pad_bottom);
+    const size_t pw = static_cast<size_t>(s.in_w + s.pad_left + s.pad_right);
+    cv.padded.assign(static_cast<size_t>(s.batch) * ph * pw * s.in_c + 64, static_cast<uint8_t>(cv.input_zero_point));
+    ConvFirstLayout layout = ConvFirstLayout::int16pair32;
+#if defined(KILN_HAVE_AVX2)
+    if (cv.isa == Isa::avx2) cv.first_kernel = conv_first_2x32c4__avx2, cv.first_mr = 2;
+#endif
+#if defined(KILN_HAVE_AVX512VNNI)
+    if (cv.isa == Isa::avx512vnni) {
+      cv.first_kernel = conv_first_6x64c4__avx512vnni, cv.first_mr = 6;
+      layout = ConvFirstLayout::kgroup64;
+    }
+#endif
+    if (cv.first_kernel != nullptr) {
+      cv.packed.resize(conv_first_packed_size(layout, goc, cv.ks, cv.kc));
+      conv_first_pack(layout, goc, cv.ks, cv.kc, weights, bias, cv.input_zero_point, cv.packed.data());
+      return true;
+    }
+  }
+  for (int32_t g = 0; g < s.groups; ++g) {
+    src.w = weights + static_cast<size_t>(g) * goc * taps * gic;
+    src.bias = bias + static_cast<size_t>(g) * goc;
+    src.multiplier = cv.multiplier.data() + static_cast<size_t>(g) * goc;
+    AlignedBuffer buf(packed_gemm_size(*cfg, src.n, src.ks, src.kc));
+    *error = pack_gemm_weights(*cfg, src, buf.data(), buf.size());
+    if (!error->empty()) return true;
+    cv.group_weights.push_back(std::move(buf));
+  }
+  // The zero row must cover one segment (kc bytes) as well as one input pixel.
+  if (cv.zero.size() < cv.kc + 64) cv.zero.resize(cv.kc + 64, static_cast<uint8_t>(cv.input_zero_point));
+  return true;
+}
+
+std::string run_gemm_1x1(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
+                         TaskRunner* runner) {
+  const ConvShape& s = cv.shape;
+  const GemmConfig& cfg = *cv.gemm;
+  const size_t cin = static_cast<size_t>(s.in_c), oc = static_cast<size_t>(s.out_c);
+  const GemmEpilogue ep = make_gemm_epilogue(p);
+  if (s.stride_h == 1 && s.stride_w == 1) {
+    // The input IS the GEMM's A: one row per pixel, all images at once.
+    GemmProblem pb;
+    pb.m = static_cast<size_t>(s.batch) * s.in_h * s.in_w;
+    pb.n = oc;
+    pb.k = cin;
+    pb.a = input;
+    pb.a_stride = cin;
+    pb.packed = cv.group_weights[0].data();
+    pb.c = output;
+    pb.c_stride = oc;
+    pb.residual = p.residual;
+    pb.residual_stride = p.residual_stride;
+    pb.epilogue = ep;
+    return gemm_run(cfg, pb, runner);
+  }
+  // Strided: an output row's pixels are input pixels stride_w apart, i.e. A rows stride_w * in_c
+  // elements apart; the micro-kernel takes that stride directly.
+  const size_t oh = static_cast<size_t>(s.out_h()), ow = static_cast<size_t>(s.out_w());
+  const size_t rows = static_cast<size_t>(s.batch) * oh;
+  const size_t mr = cfg.mr, nr = cfg.nr, blocks = ceil_div(oc, nr);
+  const size_t block_bytes = packed_gemm_block_bytes(cfg, 1, cin);
+  const size_t threads = threads_of(runner);
+  const size_t chunks = threads == 1 ? 1 : std::min(rows, 4 * threads);
+  const size_t rows_per_chunk = ceil_div(rows, chunks);
+  const uint8_t* packed = static_cast<const uint8_t*>(cv.group_weights[0].data());
+  const size_t a_stride = static_cast<size_t>(s.stride_w) * cin;
+  parallel_for(runner, chunks, [&](size_t task) {
+    const size_t r0 = task * rows_per_chunk, r1 = std::min(rows, r0 + rows_per_chunk);
+    for (size_t b = 0; b < blocks; ++b) {
+      const size_t j0 = b * nr, nc = std::min(nr, oc - j0);
+      for (size_t r = r0; r < r1; ++r) {
+        const size_t n = r / oh, oy = r % oh;
+        const uint8_t* a_row = input + ((n * s.in_h + oy * s.stride_h) * s.in_w) * cin;
+        for (size_t x0 = 0; x0 < ow; x0 += mr) {
+          const size_t m = std::min(mr, ow - x0), px = r * ow + x0;
+          cfg.gemm(m, nc, cin, a_row + x0 * a_stride, a_stride, packed + b * block_bytes, output + px * oc + j0, oc,
+                   p.residual != nullptr ? p.residual + px * p.residual_stride + j0 : nullptr, p.residual_stride, &ep);
+        }
+      }
+    }
+  });
+  return {};
+}
+
+std::string run_igemm(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
+                      TaskRunner* runner) {
+  const ConvShape& s = cv.shape;
+  const size_t mr = cv.gemm->mr;
+  if (cv.indirection_input != input || cv.indirection.empty()) {
+    cv.indirection.resize(igemm_indirection_size(s, mr));
+    build_igemm_indirection(s, input, static_cast<size_t>(s.in_c), cv.zero.data(), mr, cv.indirection.data());
+    cv.indirection_input = input;
+  }
+  igemm_over_tiles(cv, cv.indirection.data(), output, p, runner);
+  return {};
+}
+
+std::string run_first_layer(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
+                            TaskRunner* runner) {
+  const ConvShape& s = cv.shape;
+  const size_t ph = static_cast<size_t>(s.in_h + s.pad_top + s.pad_bottom);
+  const size_t pw = static_cast<size_t>(s.in_w + s.pad_left + s.pad_right);
+  const size_t c = static_cast<size_t>(s.in_c), row = static_cast<size_t>(s.in_w) * c;
+  // The border keeps the zero point written at pack time; only the image moves in.
+  for (size_t n = 0; n < static_cast<size_t>(s.batch); ++n) {
+    for (size_t y = 0; y < static_cast<size_t>(s.in_h); ++y) {
+      std::memcpy(cv.padded.data() + ((n * ph + y + s.pad_top) * pw + s.pad_left) * c,
+                  input + (n * s.in_h + y) * row, row);
+    }
+  }
+  const uint8_t* image = cv.padded.data();
+  // The dedicated kernel takes pixel-major pointers, which is the layout with mr = 1.
+  const size_t mr = cv.first_kernel != nullptr ? 1 : cv.gemm->mr;
+  if (cv.indirection_input != image || cv.indirection.empty()) {
+    cv.indirection.resize(row_segment_indirection_size(s, mr));
+    build_row_segment_indirection(s, image, cv.zero.data(), mr, cv.indirection.data());
+    cv.indirection_input = image;
+  }
+  if (cv.first_kernel == nullptr) {
+    igemm_over_tiles(cv, cv.indirection.data(), output, p, runner);
+    return {};
+  }
+  const size_t pixels = static_cast<size_t>(s.batch) * s.out_h() * s.out_w();
+  const size_t threads = threads_of(runner);
+  // Chunks of whole kernel steps (first_mr pixels), several per thread.
+  const size_t step = cv.first_mr;
+  const size_t steps = ceil_div(pixels, step);
+  const size_t chunks = threads == 1 ? 1 : std::min(steps, 4 * threads);
+  const size_t steps_per_chunk = ceil_div(steps, chunks);
+  parallel_for(runner, chunks, [&](size_t task) {
+    const size_t p0 = task * steps_per_chunk * step, p1 = std::min(pixels, p0 + steps_per_chunk * step);
+    if (p0 >= p1) return;
+    ConvFirstArgs a;
+    a.pixels = p1 - p0;
+    a.out_c = static_cast<size_t>(s.out_c);
+    a.segments = cv.ks;
+    a.kc = cv.kc;
+    a.rows = cv.indirection.data() + p0 * cv.ks;
+    a.packed = cv.packed.data();
+    a.output = output + p0 * a.out_c;
+    a.residual = p.residual != nullptr ? p.residual + p0 * p.residual_stride : nullptr;
+    a.residual_stride = p.residual_stride;
+    cv.first_kernel(a, p);
+  });
+  return {};
+}
+
+}  // namespace kiln::kernels::conv_detail

@@ -1,0 +1,116 @@
+// Weight packing for the depthwise kernels; the layout of each ISA is described beside its kernel
+// and spelled out here once.
+#include <cstring>
+
+#include "kiln/kernels/dwconv.h"
+
+namespace kiln::kernels {
+namespace {
+
+// bias - za * sum of the channel's taps: the zero-point term, folded in once (modular, as the
+// kernels' int32 adds are).
+int32_t folded_bias(const int8_t* w, size_t taps, int32_t bias, int32_t za) {
+  int64_t sum = 0;
+  for (size_t t = 0; t < taps; ++t) sum += w[t];
+  return static_cast<int32_t>(static_cast<uint32_t>(bias) - static_cast<uint32_t>(za * sum));
+}
+
+size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+// Tiles of 32 channels: 32 int32 biases and 32 float multipliers in class order (class k, lane j:
+// channel 4j + k), then per pair of taps 4 classes x 8 lanes x {int16 w[tap 2p], int16 w[tap 2p+1]}.
+constexpr size_t kAvx2Tile = 32;
+size_t avx2_tile_bytes(size_t taps) { return kAvx2Tile * 8 + (taps + 1) / 2 * 128; }
+
+// Tiles of 64 channels: 64 int32 biases and 64 float multipliers in class order (class k, lane j:
+// channel 4j + k), then per tap 4 classes x 16 lanes x 4 bytes, the weight of channel 4j + k in
+// byte k, zeros elsewhere.
+constexpr size_t kAvx512Tile = 64;
+size_t avx512_tile_bytes(size_t taps) { return kAvx512Tile * 8 + taps * 256; }
+
+// Tiles of 16 channels: 16 int32 biases, 16 float multipliers, then per tap 16 int16 weights.
+constexpr size_t kNeonTile = 16;
+size_t neon_tile_bytes(size_t taps) { return kNeonTile * 8 + taps * kNeonTile * 2; }
+
+}  // namespace
+
+size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps) {
+  switch (isa) {
+    case Isa::avx2: return round_up(channels, kAvx2Tile) / kAvx2Tile * avx2_tile_bytes(taps);
+    case Isa::avx512vnni: return round_up(channels, kAvx512Tile) / kAvx512Tile * avx512_tile_bytes(taps);
+    case Isa::neondot:
+    case Isa::i8mm: return round_up(channels, kNeonTile) / kNeonTile * neon_tile_bytes(taps);
+    case Isa::ref: break;
+  }
+  return channels * 8 + channels * taps;
+}
+
+void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, const int32_t* bias,
+                 const float* multiplier, int32_t input_zero_point, void* out) {
+  uint8_t* dst = static_cast<uint8_t*>(out);
+  std::memset(dst, 0, dwconv_packed_size(isa, channels, taps));
+  auto fbias = [&](size_t c) { return folded_bias(weights + c * taps, taps, bias[c], input_zero_point); };
+  auto put32 = [](uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); };
+  auto put16 = [](uint8_t* p, int16_t v) { std::memcpy(p, &v, 2); };
+  auto putf = [](uint8_t* p, float v) { std::memcpy(p, &v, 4); };
+  switch (isa) {
+    case Isa::ref: {
+      for (size_t c = 0; c < channels; ++c) put32(dst + 4 * c, fbias(c));
+      for (size_t c = 0; c < channels; ++c) putf(dst + 4 * channels + 4 * c, multiplier[c]);
+      std::memcpy(dst + 8 * channels, weights, channels * taps);
+      return;
+    }
+    case Isa::avx2: {
+      const size_t pairs = (taps + 1) / 2;
+      for (size_t c0 = 0; c0 < channels; c0 += kAvx2Tile) {
+        uint8_t* tile = dst + c0 / kAvx2Tile * avx2_tile_bytes(taps);
+        for (size_t k = 0; k < 4; ++k) {
+          for (size_t j = 0; j < 8; ++j) {
+            const size_t c = c0 + 4 * j + k;
+            if (c >= channels) continue;
+            put32(tile + 4 * (8 * k + j), fbias(c));
+            putf(tile + kAvx2Tile * 4 + 4 * (8 * k + j), multiplier[c]);
+            for (size_t pr = 0; pr < pairs; ++pr) {
+              uint8_t* at = tile + kAvx2Tile * 8 + pr * 128 + k * 32 + j * 4;
+              put16(at, weights[c * taps + 2 * pr]);
+              if (2 * pr + 1 < taps) put16(at + 2, weights[c * taps + 2 * pr + 1]);
+            }
+          }
+        }
+      }
+      return;
+    }
+    case Isa::avx512vnni: {
+      for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
+        uint8_t* tile = dst + c0 / kAvx512Tile * avx512_tile_bytes(taps);
+        for (size_t k = 0; k < 4; ++k) {
+          for (size_t j = 0; j < 16; ++j) {
+            const size_t c = c0 + 4 * j + k;
+            if (c >= channels) continue;
+            put32(tile + 4 * (16 * k + j), fbias(c));
+            putf(tile + kAvx512Tile * 4 + 4 * (16 * k + j), multiplier[c]);
+            for (size_t t = 0; t < taps; ++t) {
+              tile[kAvx512Tile * 8 + t * 256 + k * 64 + j * 4 + k] = static_cast<uint8_t>(weights[c * taps + t]);
+            }
+          }
+        }
+      }
+      return;
+    }
+    case Isa::neondot:
+    case Isa::i8mm: {
+      for (size_t c0 = 0; c0 < channels; c0 += kNeonTile) {
+        uint8_t* tile = dst + c0 / kNeonTile * neon_tile_bytes(taps);
+        for (size_t j = 0; j < kNeonTile && c0 + j < channels; ++j) {
+          const size_t c = c0 + j;
+          put32(tile + 4 * j, fbias(c));
+          putf(tile + kNeonTile * 4 + 4 * j, multiplier[c]);
+          for (size_t t = 0; t < taps; ++t) put16(tile + kNeonTile * 8 + (t * kNeonTile + j) * 2, weights[c * taps + t]);
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace kiln::kernels

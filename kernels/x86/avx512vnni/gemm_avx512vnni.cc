@@ -1,0 +1,253 @@
+// AVX-512 VNNI GEMM / igemm micro-kernels, up to 8 rows x 32 columns (two zmm per row), k-groups of
+// 4: gemm_u8s8_8x32c4__avx512vnni, gemm_u8s4_8x32c4__avx512vnni and their igemm_ twins.
+//
+// vpdpbusd multiplies uint8 A by int8 B and adds groups of 4 into int32 without saturation, so A is
+// used as it arrives (no sign flip) and the zero point lives in the packed bias.
+// int4: a byte holds k-group 2g in its low and 2g+1 in its high nibble; (x << 4) & 0xF0 and
+// x & 0xF0 give 16*w as exact int8, so the kernel accumulates 16 * sum(a*w) and shifts right by 4
+// before adding the bias (|16 * 255 * 8 * K| < 2^31 for K < 65536).
+// gcc 12 reports its own avx512fintrin.h ("__Y = __Y" in unmasked conversions, shifts, min/max) as
+// maybe-uninitialized once they are inlined here; it is a known false positive of those headers.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#include <cstring>
+#include <type_traits>
+
+#include "avx512_intrinsics.h"
+#include "gemm/ukernels.h"
+
+namespace kiln::kernels {
+namespace {
+
+constexpr size_t kMr = 8, kNr = 32;
+
+// Bytes [k, k+4) of a row of length kc as a little-endian word, zero past kc. No memcpy: a call
+// inside the kernel would spill every accumulator.
+inline uint32_t tail_bytes(const uint8_t* row, size_t k, size_t kc) {
+  uint32_t v = 0;
+  for (size_t j = 0; j < 4 && k + j < kc; ++j) v |= static_cast<uint32_t>(row[k + j]) << (8 * j);
+  return v;
+}
+inline __m512i broadcast_a(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// The requant.h epilogue on 16 columns: acc int32 lanes -> codes in the low 16 bytes.
+struct Epilogue {
+  __m512 lo, hi, out_scale, hswish, three, zero, six, rmult;
+  __m512i zo, rzp;
+  explicit Epilogue(const GemmEpilogue& ep)
+      : lo(_mm512_set1_ps(static_cast<float>(ep.qmin - ep.zero_point))),
+        hi(_mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point))),
+        out_scale(_mm512_set1_ps(ep.out_scale)),
+        hswish(_mm512_set1_ps(ep.hardswish_multiplier)),
+        three(_mm512_set1_ps(3.0f)),
+        zero(_mm512_setzero_ps()),
+        six(_mm512_set1_ps(6.0f)),
+        rmult(_mm512_set1_ps(ep.residual_multiplier)),
+        zo(_mm512_set1_epi32(ep.zero_point)),
+        rzp(_mm512_set1_epi32(ep.residual_zero_point)) {}
+};
+
+inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, __m512 mult, const uint8_t* r,
+                       void* c, size_t n) {  // n <= 16 columns
+  alignas(64) uint8_t buf[64];
+  if (ep.output == GemmOutput::i32) {
+    if (n == 16) {
+      _mm512_storeu_si512(c, acc);
+    } else {
+      _mm512_store_si512(buf, acc);
+      std::memcpy(c, buf, 4 * n);
+    }
+    return;
+  }
+  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
+  if (ep.output == GemmOutput::f32) {
+    if (n == 16) {
+      _mm512_storeu_ps(c, v);
+    } else {
+      _mm512_store_ps(reinterpret_cast<float*>(buf), v);
+      std::memcpy(c, buf, 4 * n);
+    }
+    return;
+  }
+  if (r != nullptr) {
+    __m128i rb;
+    if (n == 16) {
+      rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
+    } else {
+      std::memset(buf, 0, 16);
+      std::memcpy(buf, r, n);
+      rb = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
+    }
+    const __m512 rv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(rb), e.rzp)), e.rmult);
+    v = _mm512_add_ps(v, rv);
+  }
+  if (ep.activation == Activation::hardswish) {
+    const __m512 t = _mm512_mul_ps(v, e.out_scale);
+    const __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, e.three), e.zero), e.six);
+    v = _mm512_mul_ps(_mm512_mul_ps(t, g), e.hswish);
+  }
+  v = _mm512_min_ps(_mm512_max_ps(v, e.lo), e.hi);
+  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), e.zo);
+  const __m128i bytes = _mm512_cvtusepi32_epi8(q);  // q is already in [qmin, qmax] within 0..255
+  if (n == 16) {
+    _mm_storeu_si128(static_cast<__m128i*>(c), bytes);
+  } else {
+    _mm_store_si128(reinterpret_cast<__m128i*>(buf), bytes);
+    std::memcpy(c, buf, n);
+  }
+}
+
+// rows(p, ptrs) fills ptrs[0..M) with segment p of each row.
+template <int M, int WBITS, class Rows>
+void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, size_t c_stride, const uint8_t* r,
+          size_t r_stride, const GemmEpilogue& ep) {
+  const uint8_t* blk = static_cast<const uint8_t*>(w);
+  const __m512i bias0 = _mm512_loadu_si512(blk);
+  const __m512i bias1 = _mm512_loadu_si512(blk + 64);
+  __m512i acc[M][2];
+  for (int m = 0; m < M; ++m) {
+    acc[m][0] = WBITS == 8 ? bias0 : _mm512_setzero_si512();
+    acc[m][1] = WBITS == 8 ? bias1 : _mm512_setzero_si512();
+  }
+  const uint8_t* wp = blk + 8 * kNr;
+  const size_t k_align = WBITS == 8 ? 4 : 8;
+  const size_t kcp = (kc + k_align - 1) / k_align * k_align;
+  const uint8_t* a[M];
+  constexpr size_t kChunk = WBITS == 8 ? 4 : 8;  // k per loop step
+  const size_t k_full = kc / kChunk * kChunk;
+  // One step over kChunk values of k; A4(m, j) is the broadcast of the 4 bytes j*4.. of row m.
+  // A macro rather than a lambda: gcc keeps lambda-captured accumulators in memory.
+#define KILN_VNNI_STEP(A4)                                                   \
+  do {                                                                       \
+    const __m512i x0 = _mm512_loadu_si512(wp);                               \
+    const __m512i x1 = _mm512_loadu_si512(wp + 64);                          \
+    wp += 128;                                                               \
+    if constexpr (WBITS == 8) {                                              \
+      for (int m = 0; m < M; ++m) {                                          \
+        const __m512i va = A4(m, 0);                                         \
+        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], va, x0);                  \
+        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], va, x1);                  \
+      }                                                                      \
+    } else {                                                                 \
+      const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));      \
+      const __m512i e0 = _mm512_and_si512(_mm512_slli_epi16(x0, 4), nib_hi); \
+      const __m512i e1 = _mm512_and_si512(_mm512_slli_epi16(x1, 4), nib_hi); \
+      const __m512i o0 = _mm512_and_si512(x0, nib_hi);                       \
+      const __m512i o1 = _mm512_and_si512(x1, nib_hi);                       \
+      for (int m = 0; m < M; ++m) {                                          \
+        const __m512i va = A4(m, 0);                                         \
+        const __m512i vb = A4(m, 1);                                         \
+        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], va, e0);                  \
+        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], va, e1);                  \
+        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], vb, o0);                  \
+        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], vb, o1);                  \
+      }                                                                      \
+    }                                                                        \
+  } while (0)
+  for (size_t p = 0; p < ks; ++p) {
+    rows(p, a);
+    size_t k = 0;
+#define KILN_A_FULL(m, j) broadcast_a(a[m] + k + 4 * (j))
+    for (; k < k_full; k += kChunk) KILN_VNNI_STEP(KILN_A_FULL);
+#undef KILN_A_FULL
+    if (k < kcp) {  // the partial last chunk, zero-padded (the padded weights are zero)
+#define KILN_A_TAIL(m, j) _mm512_set1_epi32(static_cast<int32_t>(tail_bytes(a[m], k + 4 * (j), kc)))
+      KILN_VNNI_STEP(KILN_A_TAIL);
+#undef KILN_A_TAIL
+    }
+  }
+#undef KILN_VNNI_STEP
+  if constexpr (WBITS == 4) {
+    for (int m = 0; m < M; ++m) {
+      acc[m][0] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][0], 4), bias0);
+      acc[m][1] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][1], 4), bias1);
+    }
+  }
+  const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
+  const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
+  const Epilogue e(ep);
+  const size_t eb = ep.output == GemmOutput::u8 ? 1 : 4;
+  const size_t n0 = nc < 16 ? nc : 16, n1 = nc > 16 ? nc - 16 : 0;
+  for (int m = 0; m < M; ++m) {
+    uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * eb;
+    const uint8_t* rrow = r ? r + m * r_stride : nullptr;
+    store_cols(ep, e, acc[m][0], mult0, rrow, crow, n0);
+    if (n1) store_cols(ep, e, acc[m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
+  }
+}
+
+template <int WBITS>
+void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, void* c,
+                   size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep) {
+  auto run = [&](auto mtag) {
+    constexpr int M = decltype(mtag)::value;
+    tile<M, WBITS>(
+        nc, kc, 1,
+        [&](size_t, const uint8_t** ptrs) {
+          for (int m = 0; m < M; ++m) ptrs[m] = a + m * a_stride;
+        },
+        w, c, c_stride, r, r_stride, *ep);
+  };
+  switch (mr) {
+    case 1: run(std::integral_constant<int, 1>{}); break;
+    case 2: run(std::integral_constant<int, 2>{}); break;
+    case 3: run(std::integral_constant<int, 3>{}); break;
+    case 4: run(std::integral_constant<int, 4>{}); break;
+    case 5: run(std::integral_constant<int, 5>{}); break;
+    case 6: run(std::integral_constant<int, 6>{}); break;
+    case 7: run(std::integral_constant<int, 7>{}); break;
+    default: run(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+template <int WBITS>
+void igemm_dispatch(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, size_t a_offset,
+                    const uint8_t* zero, const void* w, void* c, size_t c_stride, const uint8_t* r, size_t r_stride,
+                    const GemmEpilogue* ep) {
+  auto run = [&](auto mtag) {
+    constexpr int M = decltype(mtag)::value;
+    tile<M, WBITS>(
+        nc, kc, ks,
+        [&](size_t p, const uint8_t** ptrs) {
+          for (int m = 0; m < M; ++m) {
+            const uint8_t* s = a[p * kMr + m];
+            ptrs[m] = s == zero ? s : s + a_offset;
+          }
+        },
+        w, c, c_stride, r, r_stride, *ep);
+  };
+  switch (mr) {
+    case 1: run(std::integral_constant<int, 1>{}); break;
+    case 2: run(std::integral_constant<int, 2>{}); break;
+    case 3: run(std::integral_constant<int, 3>{}); break;
+    case 4: run(std::integral_constant<int, 4>{}); break;
+    case 5: run(std::integral_constant<int, 5>{}); break;
+    case 6: run(std::integral_constant<int, 6>{}); break;
+    case 7: run(std::integral_constant<int, 7>{}); break;
+    default: run(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+}  // namespace
+
+KILN_DECLARE_GEMM_UKERNEL(gemm_u8s8_8x32c4__avx512vnni) {
+  gemm_dispatch<8>(mr, nc, kc, a, a_stride, w, c, c_stride, r, r_stride, ep);
+}
+KILN_DECLARE_GEMM_UKERNEL(gemm_u8s4_8x32c4__avx512vnni) {
+  gemm_dispatch<4>(mr, nc, kc, a, a_stride, w, c, c_stride, r, r_stride, ep);
+}
+KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s8_8x32c4__avx512vnni) {
+  igemm_dispatch<8>(mr, nc, kc, ks, a, a_offset, zero, w, c, c_stride, r, r_stride, ep);
+}
+KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s4_8x32c4__avx512vnni) {
+  igemm_dispatch<4>(mr, nc, kc, ks, a, a_offset, zero, w, c, c_stride, r, r_stride, ep);
+}
+
+}  // namespace kiln::kernels

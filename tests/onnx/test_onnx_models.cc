@@ -1,0 +1,49 @@
+// Every test model imported from ONNX matches PyTorch's output within 1e-4; the committed .kgraph
+// files (the aarch64 lane's copies) are exactly what the importer produces today.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "kiln/onnx/importer.h"
+#include "kiln/runtime/graph_io.h"
+#include "runtime/model_check.h"
+
+namespace kiln::test {
+namespace {
+
+std::shared_ptr<const Model> load_onnx(const std::string& name, Graph* logical = nullptr) {
+  Graph g;
+  std::string err;
+  EXPECT_TRUE(onnx::import_model_file(models_dir() + "/" + name + ".onnx", &g, &err)) << err;
+  auto m = Model::create(std::move(g), &err);
+  EXPECT_NE(m, nullptr) << err;
+  if (m && logical) *logical = m->logical_graph();
+  return m;
+}
+
+class OnnxModel : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(OnnxModel, MatchesPyTorch) {
+  auto m = load_onnx(GetParam());
+  ASSERT_NE(m, nullptr);
+  const float err = run_against_reference(m, GetParam());
+  RecordProperty("max_abs_error", std::to_string(err));
+  std::printf("  %-20s max |kiln - torch| = %.3g\n", GetParam(), err);
+  EXPECT_LE(err, 1e-4f);
+}
+
+TEST_P(OnnxModel, CommittedGraphFileIsCurrent) {
+  Graph logical;
+  auto m = load_onnx(GetParam(), &logical);
+  ASSERT_NE(m, nullptr);
+  std::ifstream f(models_dir() + "/" + GetParam() + ".kgraph", std::ios::binary);
+  ASSERT_TRUE(f) << "missing " << GetParam() << ".kgraph; regenerate with kiln_onnx_to_kgraph";
+  const std::string have((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(have == serialize_graph(logical)) << GetParam() << ".kgraph is stale; regenerate with kiln_onnx_to_kgraph";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OnnxModel, ::testing::ValuesIn(kTestModels));
+
+}  // namespace
+}  // namespace kiln::test

@@ -1,0 +1,162 @@
+// Single ops against hand-computed results, including the layout-sensitive paths (an NHWC
+// producer feeding layout-agnostic ops) and the version-specific forms.
+#include <gtest/gtest.h>
+
+#include "kiln/runtime/model.h"
+
+namespace kiln {
+namespace {
+
+Tensor make(Shape s, std::vector<float> v) {
+  Tensor t(DType::f32, std::move(s));
+  std::copy(v.begin(), v.end(), t.mutable_data<float>());
+  return t;
+}
+Tensor ints(std::vector<int64_t> v) {
+  Tensor t(DType::s64, {static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t.mutable_data<int64_t>());
+  return t;
+}
+std::vector<float> iota(size_t n) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<float>(i);
+  return v;
+}
+
+// Runs one op on input x (plus constant inputs); `through_conv` first passes x through an identity
+// 1x1 conv so the op receives an NHWC tensor.
+std::vector<float> run_op(const std::string& op, const Tensor& x, std::vector<std::optional<Tensor>> consts,
+                          std::map<std::string, Attr> attrs, Shape* out_shape = nullptr, bool through_conv = false,
+                          size_t outputs = 1) {
+  Graph g;
+  Value in;
+  in.name = "x";
+  in.shape = x.shape();
+  in.shape_known = true;
+  int cur = g.add_value(in);
+  g.inputs = {cur};
+  if (through_conv) {
+    const int64_t c = x.shape()[1];
+    Tensor w(DType::f32, {c, c, 1, 1});
+    for (int64_t i = 0; i < c; ++i) w.mutable_data<float>()[i * c + i] = 1.0f;
+    Value v;
+    v.name = "conv_out";
+    const int out = g.add_value(v);
+    Node n;
+    n.name = "conv";
+    n.op = "Conv";
+    n.inputs = {cur, g.add_constant("w", w)};
+    n.outputs = {out};
+    g.nodes.push_back(n);
+    cur = out;
+  }
+  Node n;
+  n.name = "op";
+  n.op = op;
+  n.inputs = {cur};
+  for (size_t i = 0; i < consts.size(); ++i) {
+    n.inputs.push_back(consts[i] ? g.add_constant("c" + std::to_string(i), *consts[i]) : -1);
+  }
+  for (size_t o = 0; o < outputs; ++o) {
+    Value v;
+    v.name = "y" + std::to_string(o);
+    n.outputs.push_back(g.add_value(v));
+  }
+  n.attrs = std::move(attrs);
+  g.outputs = n.outputs;
+  g.nodes.push_back(n);
+  std::string err;
+  auto m = Model::create(g, &err);
+  EXPECT_NE(m, nullptr) << err;
+  if (!m) return {};
+  Session s(m);
+  EXPECT_EQ(s.set_input("x", x), "");
+  EXPECT_EQ(s.run(), "");
+  std::vector<float> all;
+  for (const std::string& name : m->output_names()) {
+    const Tensor* y = s.output(name);
+    if (!y) return {};
+    if (out_shape && name == m->output_names()[0]) *out_shape = y->shape();
+    for (size_t i = 0; i < y->elements(); ++i) all.push_back(y->float_at(i));
+  }
+  return all;
+}
+
+TEST(Ops, PadReflectAndEdge) {
+  const Tensor x = make({1, 3}, {1, 2, 3});
+  Shape s;
+  EXPECT_EQ(run_op("Pad", x, {ints({0, 2, 0, 1})}, {{"mode", Attr::of_string("reflect")}}, &s),
+            (std::vector<float>{3, 2, 1, 2, 3, 2}));
+  EXPECT_EQ(s, (Shape{1, 6}));
+  EXPECT_EQ(run_op("Pad", x, {ints({0, 1, 0, 2})}, {{"mode", Attr::of_string("edge")}}),
+            (std::vector<float>{1, 1, 2, 3, 3, 3}));
+  EXPECT_EQ(run_op("Pad", x, {ints({0, 1, 0, 0}), make({}, {9})}, {}), (std::vector<float>{9, 1, 2, 3}));
+}
+
+TEST(Ops, SliceWithNegativeStepOnNhwcInput) {
+  const Tensor x = make({1, 4, 1, 2}, iota(8));  // channels 0..3, each [c*2, c*2+1]
+  Shape s;
+  // Channels 3, 1 (start -1, end -5, step -2) of the NHWC conv output.
+  const std::vector<float> y = run_op("Slice", x, {ints({-1}), ints({-5}), ints({1}), ints({-2})}, {}, &s, true);
+  EXPECT_EQ(s, (Shape{1, 2, 1, 2}));
+  EXPECT_EQ(y, (std::vector<float>{6, 7, 2, 3}));
+}
+
+TEST(Ops, TransposeAndConcatAndSplitOfNhwcTensors) {
+  const Tensor x = make({1, 2, 2, 2}, iota(8));
+  Shape s;
+  EXPECT_EQ(run_op("Transpose", x, {}, {{"perm", Attr::of_ints({0, 2, 3, 1})}}, &s, true),
+            (std::vector<float>{0, 4, 1, 5, 2, 6, 3, 7}));
+  EXPECT_EQ(run_op("Split", x, {ints({1, 1})}, {{"axis", Attr::of_int(1)}}, nullptr, true, 2), iota(8));
+  EXPECT_EQ(run_op("Split", x, {}, {{"axis", Attr::of_int(2)}, {"num_outputs", Attr::of_int(2)}}, nullptr, false, 2),
+            (std::vector<float>{0, 1, 4, 5, 2, 3, 6, 7}));
+}
+
+TEST(Ops, GatherNegativeIndexAndBroadcastAgainstNhwc) {
+  const Tensor x = make({2, 3}, iota(6));
+  Tensor idx(DType::s64, {2});
+  idx.mutable_data<int64_t>()[0] = -1;
+  idx.mutable_data<int64_t>()[1] = 0;
+  EXPECT_EQ(run_op("Gather", x, {idx}, {{"axis", Attr::of_int(1)}}), (std::vector<float>{2, 0, 5, 3}));
+  // NHWC [1,2,1,2] * per-channel [2,1,1] constant.
+  const Tensor y = make({1, 2, 1, 2}, {1, 2, 3, 4});
+  EXPECT_EQ(run_op("Mul", y, {make({2, 1, 1}, {10, 100})}, {}, nullptr, true), (std::vector<float>{10, 20, 300, 400}));
+}
+
+TEST(Ops, ConvTransposeOutputShapeAndAutoPadSame) {
+  const Tensor x = make({1, 1, 2, 2}, {1, 2, 3, 4});
+  Tensor w(DType::f32, {1, 1, 3, 3});
+  for (int i = 0; i < 9; ++i) w.mutable_data<float>()[i] = 1.0f;
+  Shape s;
+  // stride 2, output 4x4 (pads solved from output_shape), all-ones kernel.
+  const std::vector<float> y = run_op("ConvTranspose", x, {w}, {{"strides", Attr::of_ints({2, 2})},
+                                                                {"output_shape", Attr::of_ints({4, 4})}}, &s);
+  EXPECT_EQ(s, (Shape{1, 1, 4, 4}));
+  ASSERT_EQ(y.size(), 16u);
+  // Full output (5x5) of a 3x3 ones kernel at stride 2, cropped by total padding 1 (ONNX puts the
+  // odd pixel at the start unless auto_pad is SAME_UPPER).
+  const float full[5][5] = {{1, 1, 3, 2, 2}, {1, 1, 3, 2, 2}, {4, 4, 10, 6, 6}, {3, 3, 7, 4, 4}, {3, 3, 7, 4, 4}};
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 4; ++c) EXPECT_EQ(y[r * 4 + c], full[r + 1][c + 1]) << r << "," << c;
+  }
+  // Conv with auto_pad SAME_UPPER, stride 2 on 3x3: output 2x2.
+  const Tensor x3 = make({1, 1, 3, 3}, iota(9));
+  const std::vector<float> z = run_op("Conv", x3, {w}, {{"strides", Attr::of_ints({2, 2})},
+                                                        {"auto_pad", Attr::of_string("SAME_UPPER")}}, &s);
+  EXPECT_EQ(s, (Shape{1, 1, 2, 2}));
+  // total pad 2 -> 1 each side: windows centred at (0,0), (0,2), (2,0), (2,2).
+  EXPECT_EQ(z, (std::vector<float>{0 + 1 + 3 + 4, 1 + 2 + 4 + 5, 3 + 4 + 6 + 7, 4 + 5 + 7 + 8}));
+}
+
+TEST(Ops, ReduceMeanAxesAndSoftmaxAxis) {
+  const Tensor x = make({2, 2, 2}, iota(8));
+  Shape s;
+  EXPECT_EQ(run_op("ReduceMean", x, {}, {{"axes", Attr::of_ints({0, 2})}, {"keepdims", Attr::of_int(0)}}, &s),
+            (std::vector<float>{2.5f, 4.5f}));
+  EXPECT_EQ(s, (Shape{2}));
+  const std::vector<float> y = run_op("Softmax", make({1, 2, 1}, {0, 0}), {}, {{"axis", Attr::of_int(1)}});
+  EXPECT_EQ(y, (std::vector<float>{0.5f, 0.5f}));
+}
+
+}  // namespace
+}  // namespace kiln
