@@ -12,6 +12,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "gemm/row_dispatch.h"
 #include "gemm/ukernels.h"
 
 namespace kiln::kernels {
@@ -206,12 +207,7 @@ void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_s
         },
         w, c, c_stride, r, r_stride, *ep);
   };
-  switch (mr) {
-    case 1: run(std::integral_constant<int, 1>{}); break;
-    case 2: run(std::integral_constant<int, 2>{}); break;
-    case 3: run(std::integral_constant<int, 3>{}); break;
-    default: run(std::integral_constant<int, 4>{}); break;
-  }
+  dispatch_row_count<kMr>(mr, run);
 }
 
 template <int WBITS>
@@ -230,12 +226,7 @@ void igemm_dispatch(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* c
         },
         w, c, c_stride, r, r_stride, *ep);
   };
-  switch (mr) {
-    case 1: run(std::integral_constant<int, 1>{}); break;
-    case 2: run(std::integral_constant<int, 2>{}); break;
-    case 3: run(std::integral_constant<int, 3>{}); break;
-    default: run(std::integral_constant<int, 4>{}); break;
-  }
+  dispatch_row_count<kMr>(mr, run);
 }
 
 }  // namespace
