@@ -1,0 +1,1 @@
+# Whole-model benchmarks (float ResNet-18 vs oneDNN conv sum). Owner: RT.

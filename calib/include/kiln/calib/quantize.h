@@ -1,0 +1,65 @@
+// Post-training quantization of a Float' graph into the Q graph (docs/quantized-graph.md): plan,
+// observe activation ranges over calibration samples, choose weight scales, freeze. The result is
+// saved with save_kiln; QFloatSession (qfloat.h) simulates it, Model::create runs it on integers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/calib/activation_observer.h"
+#include "kiln/calib/data/sample_source.h"
+#include "kiln/calib/weight_quant.h"
+#include "kiln/runtime/graph.h"
+
+namespace kiln::calib {
+
+// One override, keyed by the Float' node name (or, for a value fed to several ops, its producer).
+struct LayerOverride {
+  bool keep_float = false;
+  int wbits = 0;  // 0: the default
+  int abits = 0;
+};
+
+// Reads a JSON object (or the YAML subset `name: {float: true, wbits: 4}`) of overrides.
+bool load_overrides(const std::string& path, std::map<std::string, LayerOverride>* out, std::string* error);
+
+struct QuantizeOptions {
+  int wbits = 8;                                   // 2..8
+  int abits = 8;                                   // 4 or 8 (2..8 for studies)
+  RangeMethod activation_method = RangeMethod::minmax;
+  ActivationObserverOptions observer;              // percentile etc.; method/bits/activation set per tensor
+  WeightQuantOptions weights;                      // method (mse default), p_norm, grid; bits set per layer
+  bool first_last_8bit = true;
+  size_t samples = 512;                            // calibration samples used (<= the source's size)
+  size_t batch = 32;
+  uint64_t seed = 0;
+  int threads = 1;
+  std::map<std::string, LayerOverride> overrides;
+  std::vector<std::string> pack_isas;              // ISAs to pack kernel blobs for; empty: the host's
+  // Progress: (stage, done, total), stage "observe", "weights", "freeze", ...
+  std::function<void(const std::string& stage, size_t done, size_t total)> progress;
+};
+
+// One line per planned layer, for reports, `inspect` and `--dry-run`.
+struct PlannedLayer {
+  std::string node;       // Float' node name
+  std::string op;         // Q op ("kiln.QConv", ...) or the float op of an island
+  bool quantized = false;
+  int wbits = 0, abits = 0;
+};
+
+struct QuantizeResult {
+  Graph q;                              // the Q graph (logical; weights, biases, multipliers, blobs)
+  std::vector<PlannedLayer> layers;
+  std::map<std::string, std::string> settings;  // recorded in the .kiln metadata
+};
+
+// `float_graph` is canonical Float' (as Model::create(..).logical_graph() gives). Reads up to
+// options.samples samples from `source` (rewinding it first). Errors name the layer or the sample.
+bool quantize_graph(const Graph& float_graph, SampleSource& source, const QuantizeOptions& options,
+                    QuantizeResult* out, std::string* error);
+
+}  // namespace kiln::calib

@@ -1,0 +1,1 @@
+# Plan, observe, QFloat, freeze: target_sources(kiln_calib ...). Owner: QS.

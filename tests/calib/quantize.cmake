@@ -1,0 +1,1 @@
+# Tests of plan/observe/QFloat/freeze and Q==QFloat. Owner: QS.

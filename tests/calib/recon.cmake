@@ -1,0 +1,1 @@
+# Tests of reconstruction building blocks. Owner: REC.

@@ -1,0 +1,1 @@
+# Tests of Q ops, kernel blobs and Q execution. Owner: QX.

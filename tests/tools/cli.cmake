@@ -1,0 +1,1 @@
+# Tests of the kiln CLI commands quantize/eval/analyze/bench. Owner: CLI.
