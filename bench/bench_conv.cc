@@ -89,8 +89,9 @@ void bench_kiln(benchmark::State& state, ConvBenchShape b, int wbits, int thread
   kk::RequantParams p;
   p.zero_point = 0;  // ReLU: clamp at the zero point
   kiln::ThreadPool pool(threads);
+  kk::ConvWorkspace workspace;
   for (auto _ : state) {
-    error = kk::conv_run(conv, o.input.data(), out.data(), p, &pool);
+    error = kk::conv_run(conv, workspace, o.input.data(), out.data(), p, &pool);
     if (!error.empty()) return state.SkipWithError(error.c_str());
     benchmark::DoNotOptimize(out.data());
   }

@@ -119,7 +119,7 @@ void bench_kiln(benchmark::State& st, GemmShape s, int wbits, int threads) {
     benchmark::ClobberMemory();
   }
   if (!err.empty()) st.SkipWithError(err.c_str());
-  st.SetLabel(cfg->gemm_name);
+  st.SetLabel(cfg->gemm_packed_a != nullptr ? cfg->gemm_packed_a_name : cfg->gemm_name);  // what gemm_run calls
   set_counters(st, s, threads);
 }
 

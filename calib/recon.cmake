@@ -1,1 +1,15 @@
 # Reconstruction building blocks (fp32 fwd/bwd on oneDNN, AdaRound, LSQ, units): target_sources(kiln_calib ...). Owner: REC.
+target_sources(kiln_calib PRIVATE
+  src/recon/dnnl_layers.cc
+  src/recon/quantizers.cc
+  src/recon/block.cc
+  src/recon/reconstruct.cc
+  src/recon/units.cc
+  src/recon/recon_graph.cc
+)
+# oneDNN runs on OpenMP (Debian's build): the recon engine sets its thread count with
+# omp_set_num_threads, so link the OpenMP runtime libdnnl itself uses (libgomp).
+find_library(KILN_GOMP_LIBRARY NAMES gomp libgomp.so.1)
+if(KILN_GOMP_LIBRARY)
+  target_link_libraries(kiln_calib PRIVATE ${KILN_GOMP_LIBRARY})
+endif()

@@ -4,6 +4,8 @@
 target_sources(kiln_kernels PRIVATE
   conv/conv_shape.cc
   conv/conv_driver.cc
+  conv/conv_plan.cc
+  conv/conv_blob.cc
   conv/conv_gemm_paths.cc
   conv/indirection.cc
   conv/dwconv_pack.cc

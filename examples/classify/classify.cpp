@@ -1,10 +1,10 @@
 // Classifies an image with a kiln model and prints the top 5 classes.
 //
-//   classify MODEL.kgraph IMAGE [--mean 0.485,0.456,0.406] [--std 0.229,0.224,0.225] [--labels FILE]
+//   classify MODEL.kiln IMAGE [--mean 0.485,0.456,0.406] [--std 0.229,0.224,0.225] [--labels FILE]
 //
 // The image is resized (bilinear) to the model's input size, scaled to [0, 1], normalised per
-// channel and fed as NCHW float32. Make MODEL.kgraph from an ONNX file with
-//   kiln run model.onnx --save-graph MODEL.kgraph
+// channel and fed as NCHW float32. MODEL.kiln is a float or quantized .kiln file (`kiln quantize`,
+// or a float ONNX model converted with the test tool kiln_onnx_to_kiln IN.onnx OUT.kiln).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -59,7 +59,7 @@ std::vector<float> preprocess(const unsigned char* px, int w, int h, int out_w, 
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: classify MODEL.kgraph IMAGE [--mean M,M,M] [--std S,S,S] [--labels FILE]\n");
+    std::fprintf(stderr, "usage: classify MODEL.kiln IMAGE [--mean M,M,M] [--std S,S,S] [--labels FILE]\n");
     return 2;
   }
   std::vector<float> mean = {0.485f, 0.456f, 0.406f}, std_dev = {0.229f, 0.224f, 0.225f};

@@ -36,7 +36,7 @@ void igemm_over_tiles(const PackedConv& cv, const uint8_t* const* indirection, u
   parallel_for(runner, groups * tile_chunks, [&](size_t task) {
     const size_t g = task / tile_chunks;
     const size_t t0 = (task % tile_chunks) * tiles_per_chunk, t1 = std::min(tiles, t0 + tiles_per_chunk);
-    const uint8_t* packed = static_cast<const uint8_t*>(cv.group_weights[g].data());
+    const uint8_t* packed = cv.group_weights + g * cv.group_stride;
     for (size_t b = 0; b < blocks; ++b) {
       const size_t j0 = b * nr, nc = std::min(nr, goc - j0);
       const size_t col = g * goc + j0;
@@ -52,67 +52,45 @@ void igemm_over_tiles(const PackedConv& cv, const uint8_t* const* indirection, u
 
 }  // namespace
 
-bool pack_gemm_path(PackedConv& cv, const int8_t* weights, const int32_t* bias, std::string* error) {
-  const ConvShape& s = cv.shape;
-  const GemmConfig* cfg = gemm_config(cv.isa, cv.weight_bits);
-  if (cfg == nullptr || cfg->gemm == nullptr || cfg->igemm == nullptr) return false;
+std::string pack_gemm_sections(const ConvShape& s, const ConvPlan& plan, const int8_t* weights, const int32_t* bias,
+                               const float* multiplier, int32_t input_zero_point, uint8_t* packed,
+                               uint8_t* group_weights) {
   const size_t taps = static_cast<size_t>(s.taps()), gic = static_cast<size_t>(s.group_in_c());
   const size_t goc = static_cast<size_t>(s.group_out_c());
+  if (plan.first_kernel != nullptr) {
+    conv_first_pack(plan.first_layout, goc, plan.ks, plan.kc, weights, bias, input_zero_point, packed);
+    return {};
+  }
   GemmWeightsSource src;
   src.n = goc;
   src.c_stride = taps * gic;
   src.k_stride = 1;
-  src.input_zero_point = cv.input_zero_point;
-  if (s.groups == 1 && s.kernel_h == 1 && s.kernel_w == 1) {
-    cv.path = ConvPath::gemm_1x1;
-    src.ks = 1, src.kc = gic, src.ks_stride = 0;
-  } else if (s.groups == 1 && s.in_c <= 4 && s.kernel_w > 1) {
-    cv.path = ConvPath::first_layer;
-    src.ks = static_cast<size_t>(s.kernel_h), src.kc = static_cast<size_t>(s.kernel_w) * gic;
-    src.ks_stride = src.kc;
-  } else {
-    cv.path = ConvPath::igemm;
-    src.ks = taps, src.kc = gic, src.ks_stride = gic;
-  }
-  cv.gemm = cfg;
-  cv.ks = src.ks;
-  cv.kc = src.kc;
-  cv.group_weights.clear();
-  if (cv.path == ConvPath::first_layer) {
-    const size_t ph = static_cast<size_t>(s.in_h + s.pad_top + s.pad_bottom);
-    const size_t pw = static_cast<size_t>(s.in_w + s.pad_left + s.pad_right);
-    cv.padded.assign(static_cast<size_t>(s.batch) * ph * pw * s.in_c + 64, static_cast<uint8_t>(cv.input_zero_point));
-    ConvFirstLayout layout = ConvFirstLayout::int16pair32;
-#if defined(KILN_HAVE_AVX2)
-    if (cv.isa == Isa::avx2) cv.first_kernel = conv_first_2x32c4__avx2, cv.first_mr = 2;
-#endif
-#if defined(KILN_HAVE_AVX512VNNI)
-    if (cv.isa == Isa::avx512vnni) {
-      cv.first_kernel = conv_first_6x64c4__avx512vnni, cv.first_mr = 6;
-      layout = ConvFirstLayout::kgroup64;
-    }
-#endif
-    if (cv.first_kernel != nullptr) {
-      cv.packed.resize(conv_first_packed_size(layout, goc, cv.ks, cv.kc));
-      conv_first_pack(layout, goc, cv.ks, cv.kc, weights, bias, cv.input_zero_point, cv.packed.data());
-      return true;
-    }
-  }
+  src.input_zero_point = input_zero_point;
+  src.ks = plan.ks, src.kc = plan.kc;
+  // 1x1: one segment; first layer: one segment per kernel row (kernel_w * in_c contiguous values);
+  // k x k: one segment per tap.
+  src.ks_stride = plan.path == ConvPath::gemm_1x1 ? 0 : plan.kc;
   for (int32_t g = 0; g < s.groups; ++g) {
     src.w = weights + static_cast<size_t>(g) * goc * taps * gic;
     src.bias = bias + static_cast<size_t>(g) * goc;
-    src.multiplier = cv.multiplier.data() + static_cast<size_t>(g) * goc;
-    AlignedBuffer buf(packed_gemm_size(*cfg, src.n, src.ks, src.kc));
-    *error = pack_gemm_weights(*cfg, src, buf.data(), buf.size());
-    if (!error->empty()) return true;
-    cv.group_weights.push_back(std::move(buf));
+    src.multiplier = multiplier + static_cast<size_t>(g) * goc;
+    std::string error = pack_gemm_weights(*plan.gemm, src, group_weights + g * plan.group_stride, plan.group_bytes);
+    if (!error.empty()) return error;
   }
-  // The zero row must cover one segment (kc bytes) as well as one input pixel.
-  if (cv.zero.size() < cv.kc + 64) cv.zero.resize(cv.kc + 64, static_cast<uint8_t>(cv.input_zero_point));
-  return true;
+  return {};
 }
 
-std::string run_gemm_1x1(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
+bool workspace_is_current(const PackedConv& cv, ConvWorkspace& ws, const uint8_t* input, size_t mr) {
+  if (!ws.indirection.empty() && ws.built_input == input && ws.built_zero == cv.zero.data() && ws.built_mr == mr &&
+      ws.built_zero_point == cv.input_zero_point && ws.built_shape == cv.shape) {
+    return true;
+  }
+  ws.built_input = input, ws.built_zero = cv.zero.data(), ws.built_mr = mr, ws.built_shape = cv.shape;
+  ws.built_zero_point = cv.input_zero_point;
+  return false;
+}
+
+std::string run_gemm_1x1(const PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
                          TaskRunner* runner) {
   const ConvShape& s = cv.shape;
   const GemmConfig& cfg = *cv.gemm;
@@ -126,7 +104,7 @@ std::string run_gemm_1x1(PackedConv& cv, const uint8_t* input, uint8_t* output, 
     pb.k = cin;
     pb.a = input;
     pb.a_stride = cin;
-    pb.packed = cv.group_weights[0].data();
+    pb.packed = cv.group_weights;
     pb.c = output;
     pb.c_stride = oc;
     pb.residual = p.residual;
@@ -143,7 +121,7 @@ std::string run_gemm_1x1(PackedConv& cv, const uint8_t* input, uint8_t* output, 
   const size_t threads = threads_of(runner);
   const size_t chunks = threads == 1 ? 1 : std::min(rows, 4 * threads);
   const size_t rows_per_chunk = ceil_div(rows, chunks);
-  const uint8_t* packed = static_cast<const uint8_t*>(cv.group_weights[0].data());
+  const uint8_t* packed = cv.group_weights;
   const size_t a_stride = static_cast<size_t>(s.stride_w) * cin;
   parallel_for(runner, chunks, [&](size_t task) {
     const size_t r0 = task * rows_per_chunk, r1 = std::min(rows, r0 + rows_per_chunk);
@@ -163,42 +141,43 @@ std::string run_gemm_1x1(PackedConv& cv, const uint8_t* input, uint8_t* output, 
   return {};
 }
 
-std::string run_igemm(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
-                      TaskRunner* runner) {
+std::string run_igemm(const PackedConv& cv, ConvWorkspace& ws, const uint8_t* input, uint8_t* output,
+                      const RequantParams& p, TaskRunner* runner) {
   const ConvShape& s = cv.shape;
   const size_t mr = cv.gemm->mr;
-  if (cv.indirection_input != input || cv.indirection.empty()) {
-    cv.indirection.resize(igemm_indirection_size(s, mr));
-    build_igemm_indirection(s, input, static_cast<size_t>(s.in_c), cv.zero.data(), mr, cv.indirection.data());
-    cv.indirection_input = input;
+  if (!workspace_is_current(cv, ws, input, mr)) {
+    ws.indirection.resize(igemm_indirection_size(s, mr));
+    build_igemm_indirection(s, input, static_cast<size_t>(s.in_c), cv.zero.data(), mr, ws.indirection.data());
   }
-  igemm_over_tiles(cv, cv.indirection.data(), output, p, runner);
+  igemm_over_tiles(cv, ws.indirection.data(), output, p, runner);
   return {};
 }
 
-std::string run_first_layer(PackedConv& cv, const uint8_t* input, uint8_t* output, const RequantParams& p,
-                            TaskRunner* runner) {
+std::string run_first_layer(const PackedConv& cv, ConvWorkspace& ws, const uint8_t* input, uint8_t* output,
+                            const RequantParams& p, TaskRunner* runner) {
   const ConvShape& s = cv.shape;
   const size_t ph = static_cast<size_t>(s.in_h + s.pad_top + s.pad_bottom);
   const size_t pw = static_cast<size_t>(s.in_w + s.pad_left + s.pad_right);
   const size_t c = static_cast<size_t>(s.in_c), row = static_cast<size_t>(s.in_w) * c;
-  // The border keeps the zero point written at pack time; only the image moves in.
+  // The dedicated kernel takes pixel-major pointers, which is the layout with mr = 1.
+  const size_t mr = cv.first_kernel != nullptr ? 1 : cv.gemm->mr;
+  const size_t padded_bytes = static_cast<size_t>(s.batch) * ph * pw * c + 64;
+  if (ws.padded.size() != padded_bytes || !workspace_is_current(cv, ws, ws.padded.data(), mr)) {
+    // A new layout: the border (and the slack the kernels read past a segment) holds the zero point.
+    ws.padded.assign(padded_bytes, static_cast<uint8_t>(cv.input_zero_point));
+    workspace_is_current(cv, ws, ws.padded.data(), mr);
+    ws.indirection.resize(row_segment_indirection_size(s, mr));
+    build_row_segment_indirection(s, ws.padded.data(), cv.zero.data(), mr, ws.indirection.data());
+  }
+  // Only the image moves in; the border keeps the zero point.
   for (size_t n = 0; n < static_cast<size_t>(s.batch); ++n) {
     for (size_t y = 0; y < static_cast<size_t>(s.in_h); ++y) {
-      std::memcpy(cv.padded.data() + ((n * ph + y + s.pad_top) * pw + s.pad_left) * c,
+      std::memcpy(ws.padded.data() + ((n * ph + y + s.pad_top) * pw + s.pad_left) * c,
                   input + (n * s.in_h + y) * row, row);
     }
   }
-  const uint8_t* image = cv.padded.data();
-  // The dedicated kernel takes pixel-major pointers, which is the layout with mr = 1.
-  const size_t mr = cv.first_kernel != nullptr ? 1 : cv.gemm->mr;
-  if (cv.indirection_input != image || cv.indirection.empty()) {
-    cv.indirection.resize(row_segment_indirection_size(s, mr));
-    build_row_segment_indirection(s, image, cv.zero.data(), mr, cv.indirection.data());
-    cv.indirection_input = image;
-  }
   if (cv.first_kernel == nullptr) {
-    igemm_over_tiles(cv, cv.indirection.data(), output, p, runner);
+    igemm_over_tiles(cv, ws.indirection.data(), output, p, runner);
     return {};
   }
   const size_t pixels = static_cast<size_t>(s.batch) * s.out_h() * s.out_w();
@@ -216,7 +195,7 @@ std::string run_first_layer(PackedConv& cv, const uint8_t* input, uint8_t* outpu
     a.out_c = static_cast<size_t>(s.out_c);
     a.segments = cv.ks;
     a.kc = cv.kc;
-    a.rows = cv.indirection.data() + p0 * cv.ks;
+    a.rows = ws.indirection.data() + p0 * cv.ks;
     a.packed = cv.packed.data();
     a.output = output + p0 * a.out_c;
     a.residual = p.residual != nullptr ? p.residual + p0 * p.residual_stride : nullptr;

@@ -18,9 +18,27 @@ int32_t folded_bias(const int8_t* w, size_t taps, int32_t bias, int32_t za) {
 size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 // Tiles of 32 channels: 32 int32 biases and 32 float multipliers in class order (class k, lane j:
-// channel 4j + k), then per pair of taps 4 classes x 8 lanes x {int16 w[tap 2p], int16 w[tap 2p+1]}.
+// channel 4j + k), then per pair of taps 4 classes x 8 lanes x {int16 w[first tap], int16 w[second]}.
+// Pairs: taps (2p, 2p + 1) in tap order; in row mode (row_kernel_w = kw) for each pair of kernel
+// rows (2g, 2g + 1) and each kx, taps (2g, kx) and (2g + 1, kx), the second zero past the last row.
 constexpr size_t kAvx2Tile = 32;
-size_t avx2_tile_bytes(size_t taps) { return kAvx2Tile * 8 + (taps + 1) / 2 * 128; }
+size_t avx2_pairs(size_t taps, size_t row_kernel_w) {
+  if (row_kernel_w == 0) return (taps + 1) / 2;
+  return (taps / row_kernel_w + 1) / 2 * row_kernel_w;
+}
+size_t avx2_tile_bytes(size_t taps, size_t row_kernel_w) {
+  return kAvx2Tile * 8 + avx2_pairs(taps, row_kernel_w) * 128;
+}
+// The taps of pair pr (second = taps when there is none).
+void avx2_pair_taps(size_t pr, size_t taps, size_t row_kernel_w, size_t* first, size_t* second) {
+  if (row_kernel_w == 0) {
+    *first = 2 * pr, *second = 2 * pr + 1 < taps ? 2 * pr + 1 : taps;
+    return;
+  }
+  const size_t g = pr / row_kernel_w, kx = pr % row_kernel_w, kh = taps / row_kernel_w;
+  *first = 2 * g * row_kernel_w + kx;
+  *second = 2 * g + 1 < kh ? (2 * g + 1) * row_kernel_w + kx : taps;
+}
 
 // Tiles of 64 channels: 64 int32 biases and 64 float multipliers in class order (class k, lane j:
 // channel 4j + k), then per tap 4 classes x 16 lanes x 4 bytes, the weight of channel 4j + k in
@@ -34,9 +52,13 @@ size_t neon_tile_bytes(size_t taps) { return kNeonTile * 8 + taps * kNeonTile * 
 
 }  // namespace
 
-size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps) {
+bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w) {
+  return isa == Isa::avx2 && kernel_h == 3 && kernel_w == 3 && stride_w == 1;
+}
+
+size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps, size_t row_kernel_w) {
   switch (isa) {
-    case Isa::avx2: return round_up(channels, kAvx2Tile) / kAvx2Tile * avx2_tile_bytes(taps);
+    case Isa::avx2: return round_up(channels, kAvx2Tile) / kAvx2Tile * avx2_tile_bytes(taps, row_kernel_w);
     case Isa::avx512vnni: return round_up(channels, kAvx512Tile) / kAvx512Tile * avx512_tile_bytes(taps);
     case Isa::neondot:
     case Isa::i8mm: return round_up(channels, kNeonTile) / kNeonTile * neon_tile_bytes(taps);
@@ -46,9 +68,9 @@ size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps) {
 }
 
 void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, const int32_t* bias,
-                 const float* multiplier, int32_t input_zero_point, void* out) {
+                 const float* multiplier, int32_t input_zero_point, void* out, size_t row_kernel_w) {
   uint8_t* dst = static_cast<uint8_t*>(out);
-  std::memset(dst, 0, dwconv_packed_size(isa, channels, taps));
+  std::memset(dst, 0, dwconv_packed_size(isa, channels, taps, row_kernel_w));
   auto fbias = [&](size_t c) { return folded_bias(weights + c * taps, taps, bias[c], input_zero_point); };
   auto put32 = [](uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); };
   auto put16 = [](uint8_t* p, int16_t v) { std::memcpy(p, &v, 2); };
@@ -61,9 +83,9 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
       return;
     }
     case Isa::avx2: {
-      const size_t pairs = (taps + 1) / 2;
+      const size_t pairs = avx2_pairs(taps, row_kernel_w);
       for (size_t c0 = 0; c0 < channels; c0 += kAvx2Tile) {
-        uint8_t* tile = dst + c0 / kAvx2Tile * avx2_tile_bytes(taps);
+        uint8_t* tile = dst + c0 / kAvx2Tile * avx2_tile_bytes(taps, row_kernel_w);
         for (size_t k = 0; k < 4; ++k) {
           for (size_t j = 0; j < 8; ++j) {
             const size_t c = c0 + 4 * j + k;
@@ -72,8 +94,10 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
             putf(tile + kAvx2Tile * 4 + 4 * (8 * k + j), multiplier[c]);
             for (size_t pr = 0; pr < pairs; ++pr) {
               uint8_t* at = tile + kAvx2Tile * 8 + pr * 128 + k * 32 + j * 4;
-              put16(at, weights[c * taps + 2 * pr]);
-              if (2 * pr + 1 < taps) put16(at + 2, weights[c * taps + 2 * pr + 1]);
+              size_t first = 0, second = 0;
+              avx2_pair_taps(pr, taps, row_kernel_w, &first, &second);
+              put16(at, weights[c * taps + first]);
+              if (second < taps) put16(at + 2, weights[c * taps + second]);
             }
           }
         }

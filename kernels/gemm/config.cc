@@ -23,6 +23,15 @@ GemmConfig make(Isa isa, int wbits, size_t mr, size_t nr, size_t kr, GemmPackLay
   return c;
 }
 
+[[maybe_unused]] GemmConfig with_packed_a(GemmConfig c, GemmPackARowFn pack, GemmPackedUkernelFn gemm,
+                                          const char* gemm_name, size_t row_align) {
+  c.pack_a_row = pack;
+  c.gemm_packed_a = gemm;
+  c.gemm_packed_a_name = gemm_name;
+  c.a_row_align = row_align;
+  return c;
+}
+
 [[maybe_unused]] GemmConfig with_k_align(GemmConfig c, size_t k_align) {
   c.k_align = k_align;
   return c;
@@ -36,10 +45,11 @@ const GemmConfig kRef8 = KILN_GEMM_CONFIG(Isa::ref, 8, 4, 8, 4, GemmPackLayout::
 const GemmConfig kRef4 = KILN_GEMM_CONFIG(Isa::ref, 4, 4, 8, 4, GemmPackLayout::kgroup, 0,
                                           gemm_u8s4_4x8c4__ref, igemm_u8s4_4x8c4__ref);
 #if defined(KILN_HAVE_AVX2)
-// int8: exact through int16 pairs and vpmaddwd (see the kernel); int4: vpmaddubsw, which cannot
-// saturate with |w| <= 8.
-const GemmConfig kAvx2_8 = KILN_GEMM_CONFIG(Isa::avx2, 8, 4, 16, 4, GemmPackLayout::avx2_int16pair, 0,
-                                            gemm_u8s8_4x16c4__avx2, igemm_u8s8_4x16c4__avx2);
+// int8: exact through int16 pairs and vpmaddwd (see the kernel), A widened once per GEMM by the
+// packed-A path; int4: vpmaddubsw, which cannot saturate with |w| <= 8.
+const GemmConfig kAvx2_8 = with_packed_a(KILN_GEMM_CONFIG(Isa::avx2, 8, 6, 16, 4, GemmPackLayout::avx2_int16pair, 0,
+                                                          gemm_u8s8_6x16c4__avx2, igemm_u8s8_6x16c4__avx2),
+                                         pack_a_u8_c4__avx2, gemm_pa_u8s8_6x16c4__avx2, "gemm_pa_u8s8_6x16c4__avx2", 16);
 const GemmConfig kAvx2_4 = KILN_GEMM_CONFIG(Isa::avx2, 4, 4, 16, 4, GemmPackLayout::kgroup, 0,
                                             gemm_u8s4_4x16c4__avx2, igemm_u8s4_4x16c4__avx2);
 #endif

@@ -1,13 +1,33 @@
 // gemm_run: tiles C into (column chunk, row chunk) tasks over the TaskRunner. Inside a task the
 // column blocks are the outer loop, so one packed block (kc * nr bytes: 64 KiB for K = 4096,
 // nr = 16) stays in L1/L2 while every row tile of the chunk streams past it.
+// Configs with a packed-A path (AVX2 int8) first transform the rows of A once (into a per-thread
+// scratch buffer reused across calls, at most kMaxPanelBytes: larger M runs in row chunks), so the
+// micro-kernel does not redo that work for every column block.
 #include <algorithm>
+#include <new>
 
 #include "gemm/epilogue_scalar.h"
 #include "kiln/kernels/gemm.h"
 #include "kiln/kernels/pack.h"
 
 namespace kiln::kernels {
+namespace {
+
+constexpr size_t kMaxPanelBytes = size_t{4} << 20;
+// Below this many A bytes the packing pass runs on the calling thread (a pool round trip costs more).
+constexpr size_t kParallelPackBytes = size_t{1} << 18;
+constexpr size_t kSmallGemmMacs = size_t{8} << 20;
+
+// The calling thread's packed-A scratch (grown, never shrunk; pool threads only read it while
+// the call that filled it waits for them).
+uint8_t* a_panel_scratch(size_t bytes) {
+  thread_local AlignedBuffer buffer;
+  if (buffer.size() < bytes) buffer = AlignedBuffer(bytes);
+  return static_cast<uint8_t*>(buffer.data());
+}
+
+}  // namespace
 
 std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* runner) {
   if (pb.m == 0 || pb.n == 0) return "";
@@ -21,39 +41,71 @@ std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* r
 
   const size_t mr = cfg.mr, nr = cfg.nr;
   const size_t n_blocks = (pb.n + nr - 1) / nr;
-  const size_t m_tiles = (pb.m + mr - 1) / mr;
   const size_t block_bytes = packed_gemm_block_bytes(cfg, 1, pb.k);
   const size_t out_bytes = gemm_detail::output_bytes(pb.epilogue.output);
   const size_t threads = runner ? static_cast<size_t>(std::max(1, runner->threads())) : 1;
-
-  // Enough tasks for the pool to balance (4 per thread), column chunks first; rows are split
-  // only when there are too few column blocks.
-  const size_t want = threads == 1 ? 1 : 4 * threads;
-  const size_t n_chunks = std::min(n_blocks, want);
-  const size_t m_chunks = std::min(m_tiles, std::max<size_t>(1, want / n_chunks));
-  const size_t blocks_per_chunk = (n_blocks + n_chunks - 1) / n_chunks;
-  const size_t tiles_per_chunk = (m_tiles + m_chunks - 1) / m_chunks;
+  const bool packed_a = cfg.pack_a_row != nullptr && cfg.gemm_packed_a != nullptr;
+  const size_t a_row_bytes = packed_a ? packed_a_row_bytes(cfg, pb.k) : 0;
+  const size_t chunk_rows =
+      packed_a ? std::min(pb.m, std::max<size_t>(1, kMaxPanelBytes / a_row_bytes / mr) * mr) : pb.m;
+  uint8_t* panel = nullptr;
+  if (packed_a) {
+    try {
+      panel = a_panel_scratch(chunk_rows * a_row_bytes);
+    } catch (const std::bad_alloc&) {
+      return "gemm: out of memory for the packed A rows";
+    }
+  }
 
   const GemmProblem* p = &pb;
-  parallel_for(runner, n_chunks * m_chunks, [&](size_t task) {
-    const size_t nc0 = (task / m_chunks) * blocks_per_chunk;
-    const size_t mc0 = (task % m_chunks) * tiles_per_chunk;
-    const size_t nc1 = std::min(n_blocks, nc0 + blocks_per_chunk);
-    const size_t mc1 = std::min(m_tiles, mc0 + tiles_per_chunk);
-    for (size_t b = nc0; b < nc1; ++b) {
-      const size_t j0 = b * nr;
-      const size_t nc = std::min(nr, p->n - j0);
-      const void* w = static_cast<const uint8_t*>(p->packed) + b * block_bytes;
-      for (size_t t = mc0; t < mc1; ++t) {
-        const size_t i0 = t * mr;
-        const size_t rows = std::min(mr, p->m - i0);
-        void* c = static_cast<uint8_t*>(p->c) + (i0 * p->c_stride + j0) * out_bytes;
-        const uint8_t* r = p->residual ? p->residual + i0 * p->residual_stride + j0 : nullptr;
-        cfg.gemm(rows, nc, p->k, p->a + i0 * p->a_stride, p->a_stride, w, c, p->c_stride, r, p->residual_stride,
-                 &p->epilogue);
-      }
+  for (size_t m0 = 0; m0 < pb.m; m0 += chunk_rows) {
+    const size_t rows_here = std::min(chunk_rows, pb.m - m0);
+    const size_t m_tiles = (rows_here + mr - 1) / mr;
+    if (packed_a) {
+      const size_t pack_tasks = rows_here * pb.k >= kParallelPackBytes ? std::min(threads, m_tiles) : 1;
+      const size_t tiles_per_task = (m_tiles + pack_tasks - 1) / pack_tasks;
+      parallel_for(runner, pack_tasks, [&](size_t task) {
+        const size_t i1 = std::min(rows_here, (task + 1) * tiles_per_task * mr);
+        for (size_t i = task * tiles_per_task * mr; i < i1; ++i) {
+          cfg.pack_a_row(p->k, p->a + (m0 + i) * p->a_stride, panel + i * a_row_bytes);
+        }
+      });
     }
-  });
+
+    // Enough tasks for the pool to balance (4 per thread), column chunks first; rows are split
+    // only when there are too few column blocks. Small GEMMs (a GEMV of a few MMACs runs in tens
+    // of microseconds) get one task per thread: each extra task costs a pool hand-off.
+    const bool small = rows_here * pb.n * pb.k < kSmallGemmMacs;
+    const size_t want = threads == 1 ? 1 : (small ? threads : 4 * threads);
+    const size_t n_chunks = std::min(n_blocks, want);
+    const size_t m_chunks = std::min(m_tiles, std::max<size_t>(1, want / n_chunks));
+    const size_t blocks_per_chunk = (n_blocks + n_chunks - 1) / n_chunks;
+    const size_t tiles_per_chunk = (m_tiles + m_chunks - 1) / m_chunks;
+    parallel_for(runner, n_chunks * m_chunks, [&](size_t task) {
+      const size_t nc0 = (task / m_chunks) * blocks_per_chunk;
+      const size_t mc0 = (task % m_chunks) * tiles_per_chunk;
+      const size_t nc1 = std::min(n_blocks, nc0 + blocks_per_chunk);
+      const size_t mc1 = std::min(m_tiles, mc0 + tiles_per_chunk);
+      for (size_t b = nc0; b < nc1; ++b) {
+        const size_t j0 = b * nr;
+        const size_t nc = std::min(nr, p->n - j0);
+        const void* w = static_cast<const uint8_t*>(p->packed) + b * block_bytes;
+        for (size_t t = mc0; t < mc1; ++t) {
+          const size_t i0 = m0 + t * mr;
+          const size_t rows = std::min(mr, rows_here - t * mr);
+          void* c = static_cast<uint8_t*>(p->c) + (i0 * p->c_stride + j0) * out_bytes;
+          const uint8_t* r = p->residual ? p->residual + i0 * p->residual_stride + j0 : nullptr;
+          if (packed_a) {
+            cfg.gemm_packed_a(rows, nc, p->k, panel + t * mr * a_row_bytes, a_row_bytes, w, c, p->c_stride, r,
+                              p->residual_stride, &p->epilogue);
+          } else {
+            cfg.gemm(rows, nc, p->k, p->a + i0 * p->a_stride, p->a_stride, w, c, p->c_stride, r, p->residual_stride,
+                     &p->epilogue);
+          }
+        }
+      }
+    });
+  }
   return "";
 }
 

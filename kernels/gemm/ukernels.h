@@ -20,8 +20,11 @@ KILN_DECLARE_GEMM_UKERNEL(gemm_u8s4_4x8c4__ref);
 KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s4_4x8c4__ref);
 
 #if defined(KILN_HAVE_AVX2)
-KILN_DECLARE_GEMM_UKERNEL(gemm_u8s8_4x16c4__avx2);
-KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s8_4x16c4__avx2);
+KILN_DECLARE_GEMM_UKERNEL(gemm_u8s8_6x16c4__avx2);
+KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s8_6x16c4__avx2);
+void pack_a_u8_c4__avx2(size_t kc, const uint8_t* a_row, void* packed_row);
+void gemm_pa_u8s8_6x16c4__avx2(size_t mr, size_t nc, size_t kc, const void* a, size_t a_stride_bytes, const void* w,
+                               void* c, size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep);
 KILN_DECLARE_GEMM_UKERNEL(gemm_u8s4_4x16c4__avx2);
 KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s4_4x16c4__avx2);
 #endif

@@ -29,7 +29,8 @@ struct Reader {
   // FlatBuffers 2.0.8's Verifier aligns a vector's length prefix (4 bytes) but not its 8-byte
   // elements; reading a misaligned int64 is undefined behaviour, so those vectors are checked here.
   bool aligned(const std::string& where, const flatbuffers::Vector<int64_t>* v) {
-    if (v && reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) != 0) {
+    // An empty vector has no elements to read (FlatBuffers does not align its data pointer).
+    if (v && v->size() != 0 && reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) != 0) {
       return fail(where, "misaligned 64-bit vector");
     }
     return true;
@@ -244,7 +245,8 @@ struct Reader {
         for (const fb::KernelBlob* fbb : *fn->blobs()) {
           KernelBlob b;
           if (!blob(where, fbb, &b)) return false;
-          f->blobs[i].push_back(std::move(b));
+          f->blobs[i].push_back(b);
+          n.blobs.push_back(std::move(b));
         }
       }
     }

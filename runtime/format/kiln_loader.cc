@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "kiln/format/kiln_file.h"
+#include "kiln/runtime/q_blobs.h"
 #include "kiln_decode.h"
 
 namespace kiln {
@@ -20,6 +21,8 @@ bool is_kiln_file(const void* bytes, size_t size) {
 
 bool load_kiln_from_memory(const void* bytes, size_t size, std::shared_ptr<const void> owner, KilnFile* out,
                            std::string* error, const KilnLoadOptions& options) {
+  // A .kiln file may hold a Q graph: make sure the runtime knows its ops before anyone creates a Model.
+  if (!register_q_ops(error)) return false;
   const auto* p = static_cast<const uint8_t*>(bytes);
   if (p == nullptr) {
     *error = "invalid .kiln file: no bytes";

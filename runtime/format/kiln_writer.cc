@@ -173,6 +173,15 @@ void put64(std::string* out, size_t at, uint64_t v) { std::memcpy(out->data() + 
 bool serialize_kiln(const Graph& g, const KilnMetadata& m, std::string* out, std::string* error,
                     const KilnSaveOptions& options) {
   if (!check_graph(g, options.blobs, error)) return false;
+  // The blobs written for node i: the caller's (*options.blobs)[i] where given and non-empty (the
+  // older per-index form), else the node's own. Copies share the tensors' storage.
+  NodeBlobs node_blobs(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const bool given = options.blobs && i < options.blobs->size() && !(*options.blobs)[i].empty();
+    node_blobs[i] = given ? (*options.blobs)[i] : g.nodes[i].blobs;
+  }
+  if (!check_graph(g, &node_blobs, error)) return false;
+  const NodeBlobs* blobs = &node_blobs;
   if (!m.source_model_sha256.empty() && m.source_model_sha256.size() != 32) {
     *error = "cannot save: source_model_sha256 must be 32 bytes";
     return false;
@@ -182,8 +191,8 @@ bool serialize_kiln(const Graph& g, const KilnMetadata& m, std::string* out, std
   for (size_t i = 0; i < g.values.size(); ++i) {
     if (g.values[i].constant) plan.constants[i] = plan.place(g.values[i].constant->bytes());
   }
-  if (options.blobs) {
-    for (const auto& list : *options.blobs) {
+  {
+    for (const auto& list : *blobs) {
       plan.blobs.emplace_back();
       for (const KernelBlob& k : list) plan.blobs.back().push_back(plan.place(k.data.bytes()));
     }
@@ -195,7 +204,7 @@ bool serialize_kiln(const Graph& g, const KilnMetadata& m, std::string* out, std
   FlatBufferBuilder b(1 << 16);
   uint64_t data_offset = kKilnAlignment;
   for (int pass = 0; pass < 3; ++pass) {
-    build(b, g, m, options.blobs, plan, data_offset);
+    build(b, g, m, blobs, plan, data_offset);
     if (align_up(b.GetSize()) == data_offset) break;
     data_offset = align_up(b.GetSize());
   }
@@ -212,10 +221,10 @@ bool serialize_kiln(const Graph& g, const KilnMetadata& m, std::string* out, std
       std::memcpy(out->data() + data_offset + plan.constants[i].offset(), v.constant->raw(), v.constant->bytes());
     }
   }
-  if (options.blobs) {
-    for (size_t n = 0; n < options.blobs->size(); ++n) {
-      for (size_t k = 0; k < (*options.blobs)[n].size(); ++k) {
-        const Tensor& t = (*options.blobs)[n][k].data;
+  {
+    for (size_t n = 0; n < blobs->size(); ++n) {
+      for (size_t k = 0; k < (*blobs)[n].size(); ++k) {
+        const Tensor& t = (*blobs)[n][k].data;
         if (t.bytes()) std::memcpy(out->data() + data_offset + plan.blobs[n][k].offset(), t.raw(), t.bytes());
       }
     }

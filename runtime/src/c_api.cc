@@ -1,13 +1,13 @@
+#include <cstdio>
+#include <cstring>
 #include <exception>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "kiln/c_api_internal.h"
+#include "kiln/format/kiln_file.h"
 #include "kiln/kernels/isa.h"
 #include "kiln/kiln.h"
-#include "kiln/runtime/graph_io.h"
 #include "kiln_version.h"
 
 struct kiln_model {
@@ -39,6 +39,25 @@ kiln_status guarded(F&& f) {
     return kiln::set_last_error("internal error");
   }
 }
+
+// The stopgap float-graph file that .kiln replaced ("KILNGRF1"): named in the error so that users
+// know to convert instead of reading "not a kiln file".
+constexpr char kRetiredGraphMagic[] = "KILNGRF1";
+constexpr char kRetiredGraphMessage[] =
+    "this is a retired .kgraph graph file; re-export the model as a .kiln file";
+
+bool is_retired_graph_file(const void* data, size_t size) {
+  return size >= 8 && std::memcmp(data, kRetiredGraphMagic, 8) == 0;
+}
+
+bool file_is_retired_graph(const char* path) {
+  std::FILE* f = std::fopen(path, "rb");
+  if (!f) return false;  // load_kiln reports the missing file
+  char head[8] = {};
+  const size_t n = std::fread(head, 1, sizeof(head), f);
+  std::fclose(f);
+  return is_retired_graph_file(head, n);
+}
 }  // namespace
 
 namespace kiln {
@@ -54,6 +73,22 @@ kiln_status set_last_error(const std::string& message) {
   return KILN_ERROR;
 }
 }  // namespace kiln
+
+namespace {
+// A .kiln file holds the graph to run as it is: float graphs are saved canonicalised
+// (Model::logical_graph()) and quantized ones must never be rewritten by the float passes, so the
+// runtime does not canonicalise again; Model::create sorts, infers shapes, assigns layouts and
+// prepares the kernels. `where` (a path or "") is added to errors that do not name it already.
+kiln_status create_model(kiln::KilnFile&& file, const std::string& where, kiln_model** out) {
+  std::string err;
+  kiln::ModelOptions options;
+  options.canonicalize = false;
+  auto model = kiln::Model::create(std::move(file.graph), &err, options);
+  if (!model) return kiln::set_last_error(where.empty() ? err : err + " (" + where + ")");
+  *out = kiln::wrap_model(std::move(model));
+  return ok();
+}
+}  // namespace
 
 extern "C" {
 
@@ -75,13 +110,12 @@ kiln_status kiln_model_load_memory(const void* data, size_t size, kiln_model** o
   if (!out || (!data && size)) return kiln::set_last_error("null argument");
   *out = nullptr;
   return guarded([&] {
-    kiln::Graph g;
+    if (is_retired_graph_file(data, size)) return kiln::set_last_error(kRetiredGraphMessage);
+    kiln::KilnFile file;
     std::string err;
-    if (!kiln::deserialize_graph(data, size, &g, &err)) return kiln::set_last_error(err);
-    auto model = kiln::Model::create(std::move(g), &err);
-    if (!model) return kiln::set_last_error(err);
-    *out = kiln::wrap_model(std::move(model));
-    return ok();
+    // The caller may free its buffer after this call: the bytes are copied once into aligned storage.
+    if (!kiln::load_kiln_copy(data, size, &file, &err)) return kiln::set_last_error(err);
+    return create_model(std::move(file), "", out);
   });
 }
 
@@ -89,14 +123,12 @@ kiln_status kiln_model_load_file(const char* path, kiln_model** out) {
   if (!path || !out) return kiln::set_last_error("null argument");
   *out = nullptr;
   return guarded([&] {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return kiln::set_last_error(std::string("cannot open ") + path);
-    const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (f.bad()) return kiln::set_last_error(std::string("cannot read ") + path);
-    if (kiln_model_load_memory(bytes.data(), bytes.size(), out) != KILN_OK) {
-      return kiln::set_last_error(g_last_error + " (" + path + ")");
-    }
-    return ok();
+    if (file_is_retired_graph(path)) return kiln::set_last_error(std::string(kRetiredGraphMessage) + " (" + path + ")");
+    kiln::KilnFile file;
+    std::string err;
+    // Read-only mmap: every weight stays in the mapping (no copy); errors start with the path.
+    if (!kiln::load_kiln(path, &file, &err)) return kiln::set_last_error(err);
+    return create_model(std::move(file), path, out);
   });
 }
 

@@ -1,5 +1,6 @@
 #include "kiln/runtime/model.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -74,6 +75,17 @@ Session::Session(std::shared_ptr<const Model> model, int threads)
 }
 
 Session::~Session() = default;
+
+void Session::set_profiling(bool on) {
+  profiling_ = on;
+  if (!on) return;
+  const Graph& g = model_->graph();
+  profile_.assign(g.nodes.size(), NodeProfile{});
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    profile_[i].name = g.nodes[i].name;
+    profile_[i].op = g.nodes[i].op;
+  }
+}
 
 std::string Session::set_input(const std::string& name, const Tensor& t) {
   const Graph& g = model_->graph();
@@ -174,6 +186,9 @@ std::string Session::run() {
       return e;
     }
   }
+  if (observer_) {
+    for (size_t i = 0; i < inputs_.size(); ++i) observer_(g.inputs[i], g.values[g.inputs[i]].name, inputs_[i]);
+  }
   auto tensor_of = [&](int v) -> const Tensor* {
     switch (kind_[v]) {
       case 1: return &*g.values[v].constant;
@@ -190,7 +205,21 @@ std::string Session::run() {
     for (int v : n.inputs) c.in.push_back(v >= 0 ? tensor_of(v) : nullptr);
     for (int v : n.outputs) c.out.push_back(&views_[v]);
     const OpDef* op = find_op(n.op);
-    if (std::string e = op->run(c); !e.empty()) return e + " (" + n.label() + ")";
+    if (profiling_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::string e = op->run(c);
+      const auto t1 = std::chrono::steady_clock::now();
+      profile_[ni].total_us += std::chrono::duration<double, std::micro>(t1 - t0).count();
+      ++profile_[ni].runs;
+      if (!e.empty()) return e + " (" + n.label() + ")";
+    } else if (std::string e = op->run(c); !e.empty()) {
+      return e + " (" + n.label() + ")";
+    }
+    if (observer_) {
+      for (int v : n.outputs) {
+        if (v >= 0 && kind_[v] == 4) observer_(v, g.values[v].name, views_[v]);
+      }
+    }
   }
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     const Tensor* t = tensor_of(g.outputs[i]);

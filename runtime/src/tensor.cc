@@ -113,4 +113,27 @@ std::vector<int64_t> logical_strides(const Shape& s, Layout layout) {
   return st;
 }
 
+Tensor to_plain(const Tensor& t) {
+  if (t.layout() == Layout::plain || t.rank() != 4 || t.dtype() == DType::s4) {
+    Tensor c = t.clone();
+    c.set_layout(Layout::plain);
+    return c;
+  }
+  Tensor out(t.dtype(), t.shape());
+  const Shape& s = t.shape();
+  const std::vector<int64_t> st = logical_strides(s, t.layout());
+  const size_t esize = dtype_bytes(t.dtype(), 1);
+  const char* src = static_cast<const char*>(t.raw());
+  char* dst = static_cast<char*>(out.mutable_raw());
+  size_t o = 0;
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t w = 0; w < s[3]; ++w, ++o) {
+          const int64_t i = n * st[0] + c * st[1] + h * st[2] + w * st[3];
+          std::memcpy(dst + o * esize, src + static_cast<size_t>(i) * esize, esize);
+        }
+  return out;
+}
+
 }  // namespace kiln

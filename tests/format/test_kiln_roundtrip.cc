@@ -79,6 +79,50 @@ TEST(KilnRoundTrip, FileIsMappedAndConstantsPointIntoIt) {
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
 }
 
+// Blobs on the nodes (Node::blobs) are written and come back on the nodes, pointing into the
+// mapping; the per-index NodeBlobs option, where given for a node, takes its place.
+TEST(KilnRoundTrip, NodeBlobsTravelWithTheNodes) {
+  Graph g = test::sample_graph();
+  const NodeBlobs sample = test::sample_blobs();
+  ASSERT_GE(g.nodes.size(), 3u);
+  g.nodes[0].blobs = sample[0];
+  g.nodes[2].blobs = sample[2];
+  const std::string path = temp_dir() + "/node_blobs.kiln";
+  std::string error;
+  ASSERT_TRUE(save_kiln(g, {}, path, &error)) << error;
+  KilnFile f;
+  ASSERT_TRUE(load_kiln(path, &f, &error)) << error;
+  ASSERT_EQ(f.graph.nodes[0].blobs.size(), sample[0].size());
+  EXPECT_TRUE(f.graph.nodes[1].blobs.empty());
+  ASSERT_EQ(f.graph.nodes[2].blobs.size(), sample[2].size());
+  for (size_t n : {0u, 2u}) {
+    for (size_t k = 0; k < sample[n].size(); ++k) {
+      const KernelBlob& a = sample[n][k];
+      const KernelBlob& b = f.graph.nodes[n].blobs[k];
+      EXPECT_EQ(a.kind, b.kind);
+      EXPECT_EQ(a.isa, b.isa);
+      EXPECT_EQ(a.config, b.config);
+      EXPECT_EQ(a.mr, b.mr);
+      ASSERT_EQ(a.data.bytes(), b.data.bytes());
+      EXPECT_EQ(std::memcmp(a.data.raw(), b.data.raw(), a.data.bytes()), 0);
+      EXPECT_TRUE(inside(b.data.raw(), b.data.bytes(), f));
+      EXPECT_EQ(f.blobs[n][k].data.raw(), b.data.raw());  // the compatibility view shares the bytes
+    }
+  }
+  // NodeBlobs given for node 0 replace its own blobs; node 2 keeps its own.
+  NodeBlobs over(1);
+  over[0].push_back(sample[2][0]);
+  KilnSaveOptions so;
+  so.blobs = &over;
+  ASSERT_TRUE(save_kiln(g, {}, path, &error, so)) << error;
+  KilnFile f2;
+  ASSERT_TRUE(load_kiln(path, &f2, &error)) << error;
+  ASSERT_EQ(f2.graph.nodes[0].blobs.size(), 1u);
+  EXPECT_EQ(f2.graph.nodes[0].blobs[0].kind, sample[2][0].kind);
+  EXPECT_EQ(f2.graph.nodes[2].blobs.size(), sample[2].size());
+  std::filesystem::remove(path);
+}
+
 TEST(KilnRoundTrip, MetadataSurvives) {
   std::string error;
   KilnFile f;

@@ -111,7 +111,7 @@ TEST(ConvGemmPaths, BatchAndThreadsEveryIsa) {
   }
 }
 
-// A PackedConv run on two inputs in turn rebuilds its indirection buffer for each.
+// A workspace used for two inputs in turn rebuilds its indirection buffer for each.
 TEST(ConvGemmPaths, NewInputAddressRebuildsIndirection) {
   for (Isa isa : runnable_isas()) {
     ConvCase tc;
@@ -123,9 +123,10 @@ TEST(ConvGemmPaths, NewInputAddressRebuildsIndirection) {
     PackedConv cv;
     ASSERT_EQ(conv_pack(tc.shape, a.weights.data(), 8, a.bias.data(), a.multiplier.data(), 128, isa, &cv), "");
     std::vector<uint8_t> out_a(6 * 6 * 8), out_b(6 * 6 * 8), again(6 * 6 * 8);
-    ASSERT_EQ(conv_run(cv, a.input.data(), out_a.data(), a.params, nullptr), "");
-    ASSERT_EQ(conv_run(cv, b.input.data(), out_b.data(), a.params, nullptr), "");
-    ASSERT_EQ(conv_run(cv, a.input.data(), again.data(), a.params, nullptr), "");
+    ConvWorkspace ws;
+    ASSERT_EQ(conv_run(cv, ws, a.input.data(), out_a.data(), a.params, nullptr), "");
+    ASSERT_EQ(conv_run(cv, ws, b.input.data(), out_b.data(), a.params, nullptr), "");
+    ASSERT_EQ(conv_run(cv, ws, a.input.data(), again.data(), a.params, nullptr), "");
     EXPECT_EQ(out_a, again) << isa_name(isa);
     EXPECT_NE(out_a, out_b) << isa_name(isa);
   }

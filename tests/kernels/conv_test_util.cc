@@ -109,7 +109,8 @@ ConvPath expect_matches_reference(const ConvCase& tc, Isa isa, bool threaded) {
   EXPECT_EQ(pack_error, "") << isa_name(isa) << " " << tc.describe();
   if (!pack_error.empty()) return ConvPath::reference;
   ReversedRunner runner;
-  const std::string run_error = conv_run(conv, ops.input.data(), got.data(), ops.params, threaded ? &runner : nullptr);
+  ConvWorkspace workspace;
+  const std::string run_error = conv_run(conv, workspace, ops.input.data(), got.data(), ops.params, threaded ? &runner : nullptr);
   EXPECT_EQ(run_error, "") << isa_name(isa) << " " << tc.describe();
   size_t bad = 0;
   for (size_t i = 0; i < out_size && bad < 5; ++i) {

@@ -94,5 +94,27 @@ TEST(DwConv, BatchThreadsAndInt4EveryIsa) {
   }
 }
 
+// The AVX2 row mode (3x3, horizontal stride 1) sweeps output rows in strips of up to 64 pixels:
+// row widths around the strip size and tiny ones, vertical stride 2, batches and the task split
+// (tasks start on whole rows), a residual on the threaded run. Every ISA runs the same cases.
+TEST(DwConv, RowWidthsAndStripsEveryIsa) {
+  for (Isa isa : runnable_isas()) {
+    uint32_t seed = 500;
+    for (int w : {1, 2, 3, 4, 5, 63, 64, 65, 66, 67, 130}) {
+      ConvCase tc;
+      tc.shape = dw(3, w, 40, 3, 1, 1, 1, 1, 1);
+      tc.seed = seed++;
+      EXPECT_EQ(expect_matches_reference(tc, isa), ConvPath::depthwise) << w;
+    }
+    ConvCase tc;
+    tc.shape = dw(7, 66, 33, 3, 1, 0, 1, 2, 0);
+    tc.shape.stride_h = 2;
+    tc.shape.batch = 2;
+    tc.epilogue = Epilogue::residual;
+    tc.seed = seed++;
+    EXPECT_EQ(expect_matches_reference(tc, isa, /*threaded=*/true), ConvPath::depthwise);
+  }
+}
+
 }  // namespace
 }  // namespace kiln::kernels::testing

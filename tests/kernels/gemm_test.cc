@@ -195,6 +195,20 @@ TEST_P(GemmKernels, DriverTailsAndThreads) {
   }
 }
 
+// Configs with a packed-A path run M in row chunks when the packed rows would pass the driver's
+// scratch limit (4 MiB: 252 rows of K = 8192 for AVX2): cross one chunk boundary, on two threads.
+TEST_P(GemmKernels, DriverPackedARowChunks) {
+  const GemmConfig& c = *GetParam();
+  if (c.pack_a_row == nullptr) GTEST_SKIP() << "no packed-A path";
+  TwoThreads two;
+  GemmCase tc;
+  tc.m = 4 * 1024 * 1024 / packed_a_row_bytes(c, 8192) + c.mr + 1;
+  tc.n = c.nr + 3;
+  tc.k = 8192;
+  tc.residual = true;
+  ASSERT_TRUE(check_gemm_driver(c, tc, &two));
+}
+
 std::string config_name(const ::testing::TestParamInfo<const GemmConfig*>& info) {
   return std::string(isa_name(info.param->isa)) + "_w" + std::to_string(info.param->wbits);
 }

@@ -1,5 +1,6 @@
 #include "gemm_tester.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -207,7 +208,17 @@ void gemm_oracle(const GemmCase& tc, const GemmOperands& ops, const std::vector<
   const GemmEpilogue ep = make_epilogue(tc, ops);
   cfg.gemm(tc.m, tc.n, tc.k, ops.a.data(), a_stride, p.buffer.data(), got.data(), c_stride,
            tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
-  return compare(tc, want, got, c_stride, cfg.gemm_name);
+  ::testing::AssertionResult result = compare(tc, want, got, c_stride, cfg.gemm_name);
+  if (!result || cfg.pack_a_row == nullptr) return result;
+  // The packed-A twin on the same case: rows packed by the config's packer into a buffer whose
+  // row stride is wider than a packed row (the gap holds garbage the kernel must not read).
+  const size_t row_bytes = packed_a_row_bytes(cfg, tc.k), packed_stride = row_bytes + 64;
+  std::vector<uint8_t> packed_a(tc.m * packed_stride, 0xA5);
+  for (size_t i = 0; i < tc.m; ++i) cfg.pack_a_row(tc.k, ops.a.data() + i * a_stride, packed_a.data() + i * packed_stride);
+  std::fill(got.begin(), got.end(), uint8_t{0xA5});
+  cfg.gemm_packed_a(tc.m, tc.n, tc.k, packed_a.data(), packed_stride, p.buffer.data(), got.data(), c_stride,
+                    tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
+  return compare(tc, want, got, c_stride, cfg.gemm_packed_a_name);
 }
 
 ::testing::AssertionResult check_igemm_ukernel(const GemmConfig& cfg, const GemmCase& tc) {

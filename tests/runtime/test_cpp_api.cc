@@ -8,7 +8,7 @@ namespace {
 
 TEST(CppApi, ClassifiesWithTheWrapper) {
   const std::string dir = KILN_TEST_MODELS_DIR;
-  kiln::api::LoadedModel model = kiln::api::Model::load(dir + "/mobilenetv2.kgraph");
+  kiln::api::LoadedModel model = kiln::api::Model::load(dir + "/mobilenetv2.kiln");
   ASSERT_TRUE(model) << model.error();
   EXPECT_EQ(model.input_names(), std::vector<std::string>{"input"});
   EXPECT_EQ(model.input_shape(0), (std::vector<int64_t>{1, 3, 64, 64}));
@@ -28,9 +28,13 @@ TEST(CppApi, ClassifiesWithTheWrapper) {
   const kiln::api::Error bad = session.set_input("input", in.data.data(), {1, 3, 32, 64});
   EXPECT_FALSE(bad);
   EXPECT_NE(bad.message().find("expects"), std::string::npos) << bad.message();
-  kiln::api::LoadedModel missing = kiln::api::Model::load(dir + "/no_such.kgraph");
+  kiln::api::LoadedModel missing = kiln::api::Model::load(dir + "/no_such.kiln");
   EXPECT_FALSE(missing);
-  EXPECT_NE(missing.error().find("no_such.kgraph"), std::string::npos);
+  EXPECT_NE(missing.error().find("no_such.kiln"), std::string::npos);
+  const char junk[] = "not a model";
+  kiln::api::LoadedModel bad_bytes = kiln::api::Model::load(junk, sizeof(junk));
+  EXPECT_FALSE(bad_bytes);
+  EXPECT_FALSE(bad_bytes.error().empty());
 }
 
 }  // namespace

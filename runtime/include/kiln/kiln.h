@@ -5,9 +5,10 @@
  * weights are never copied). A session holds one caller's inputs, outputs and working memory; use
  * one session per thread. Tensors cross the API in logical order (NCHW for images), row-major.
  *
- * Model files: kiln's graph file (.kgraph, written by `kiln run MODEL.onnx --save-graph FILE`).
- * ONNX files are loaded through kiln_model_load_onnx_file() in <kiln/kiln_onnx.h> (host builds,
- * library kiln_onnx). */
+ * Model files: .kiln (runtime/format/README.md), float or quantized, written by `kiln quantize` or
+ * saved from an imported float model. The file's graph runs as stored (it is not canonicalised
+ * again). ONNX files are loaded through kiln_model_load_onnx_file() in <kiln/kiln_onnx.h> (host
+ * builds, library kiln_onnx). */
 #ifndef KILN_KILN_H
 #define KILN_KILN_H
 
@@ -43,7 +44,10 @@ typedef enum kiln_dtype {
 typedef struct kiln_model kiln_model;
 typedef struct kiln_session kiln_session;
 
-/* Loads a model from a file or from memory (the bytes are copied; the buffer may be freed after). */
+/* Loads a .kiln model. From a file: the file is mapped read-only and the weights are used in place
+ * (no copy; the mapping lives until the model and its sessions are freed). From memory: the bytes
+ * are copied once into aligned storage, so the buffer may be freed after the call. Both verify the
+ * file (checksum and structure) and fail with a message for anything malformed or truncated. */
 kiln_status kiln_model_load_file(const char* path, kiln_model** out);
 kiln_status kiln_model_load_memory(const void* data, size_t size, kiln_model** out);
 /* Frees the caller's reference; sessions keep the model alive until they are freed. NULL is fine. */

@@ -2,7 +2,7 @@
 // runtime's internal classes). Errors come back as kiln::api::Error (a status plus
 // the message); nothing here throws. Move-only handles free themselves.
 //
-//   auto model = kiln::api::Model::load("model.kgraph");
+//   auto model = kiln::api::Model::load("model.kiln");   // mmapped, weights used in place
 //   if (!model) { std::cerr << model.error() << "\n"; return 1; }
 //   kiln::api::Session session(model, /*threads=*/1);
 //   session.set_input("input", data.data(), {1, 3, 224, 224});
@@ -77,6 +77,7 @@ class LoadedModel {
   Error error_;
 };
 
+// Loads a .kiln file (mapped read-only, no copy of the weights) or .kiln bytes (copied once).
 struct Model {
   static LoadedModel load(const std::string& path) {
     kiln_model* m = nullptr;

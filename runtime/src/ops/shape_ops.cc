@@ -2,6 +2,7 @@
 // Transpose, Concat, Slice, Split, Pad and kiln.Relayout (NCHW <-> NHWC with the logical shape
 // unchanged). Concat, Slice, Split and Pad work on any physical layout through logical strides.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -474,7 +475,9 @@ std::string pad_spec(const InferContext& c, std::vector<int64_t>* pads, float* v
 }
 std::string infer_pad(InferContext& c) {
   if (std::string e = need_inputs(c, 1, 4); !e.empty()) return e;
-  if (c.in_types[0] != DType::f32) return "Pad supports f32 data";
+  // u8: quantized codes (pass-through of the Q graph); the fill is the constant_value input (or the
+  // `value` attribute), which the freezer sets to the tensor's zero point.
+  if (c.in_types[0] != DType::f32 && c.in_types[0] != DType::u8) return "Pad supports f32 and u8 data";
   std::vector<int64_t> pads;
   float value;
   if (std::string e = pad_spec(c, &pads, &value); !e.empty()) return e;
@@ -488,42 +491,29 @@ std::string infer_pad(InferContext& c) {
       }
     }
   }
-  c.out_types = {DType::f32};
+  if (c.in_types[0] == DType::u8 && (value < 0.0f || value > 255.0f || value != std::floor(value))) {
+    return "the pad value of a u8 tensor must be a code in [0, 255] (its zero point)";
+  }
+  c.out_types = {c.in_types[0]};
   c.out_shapes = {out};
   return "";
 }
-std::string run_pad(RunContext& c) {
-  InferContext ic{c.node, {}, {}, {}, {}, {}};
-  for (const Tensor* t : c.in) {
-    ic.in_types.push_back(t ? t->dtype() : DType::f32);
-    ic.in_shapes.push_back(t ? t->shape() : Shape{});
-    ic.in_values.push_back(t);
-  }
-  std::vector<int64_t> pads;
-  float value;
-  if (std::string e = pad_spec(ic, &pads, &value); !e.empty()) return e;
-  const Tensor& x = *c.in[0];
-  Tensor& y = *c.out[0];
+
+// Output element at logical index `idx` reads input element `so` (reflect/edge), any element size.
+template <class T>
+void pad_map(const Tensor& x, Tensor& y, const std::vector<int64_t>& pads, bool edge) {
   const int r = x.rank();
-  const std::string mode = c.node.get_string("mode", "constant");
-  if (mode == "constant") {
-    float* py = y.mutable_data<float>();
-    std::fill(py, py + y.elements(), value);
-    copy_into(x, y, std::vector<int64_t>(pads.begin(), pads.begin() + r));
-    return "";
-  }
-  // reflect / edge: map every output coordinate to an input coordinate.
   const std::vector<int64_t> xs = logical_strides(x.shape(), x.layout());
   const std::vector<int64_t> ys = logical_strides(y.shape(), y.layout());
   std::vector<int64_t> idx(r, 0);
-  const float* px = x.data<float>();
-  float* py = y.mutable_data<float>();
+  const T* px = x.data<T>();
+  T* py = y.mutable_data<T>();
   for (size_t e = 0; e < y.elements(); ++e) {
     int64_t so = 0, dof = 0;
     for (int d = 0; d < r; ++d) {
       const int64_t n = x.shape()[d];
       int64_t i = idx[d] - pads[d];
-      if (mode == "edge") {
+      if (edge) {
         i = std::clamp<int64_t>(i, 0, n - 1);
       } else if (n > 1) {
         const int64_t period = 2 * (n - 1);
@@ -540,6 +530,39 @@ std::string run_pad(RunContext& c) {
       if (++idx[d] < y.shape()[d]) break;
       idx[d] = 0;
     }
+  }
+}
+
+std::string run_pad(RunContext& c) {
+  InferContext ic{c.node, {}, {}, {}, {}, {}};
+  for (const Tensor* t : c.in) {
+    ic.in_types.push_back(t ? t->dtype() : DType::f32);
+    ic.in_shapes.push_back(t ? t->shape() : Shape{});
+    ic.in_values.push_back(t);
+  }
+  std::vector<int64_t> pads;
+  float value;
+  if (std::string e = pad_spec(ic, &pads, &value); !e.empty()) return e;
+  const Tensor& x = *c.in[0];
+  Tensor& y = *c.out[0];
+  const int r = x.rank();
+  const std::string mode = c.node.get_string("mode", "constant");
+  if (mode == "constant") {
+    if (x.dtype() == DType::u8) {
+      uint8_t* py = y.mutable_data<uint8_t>();
+      std::fill(py, py + y.elements(), static_cast<uint8_t>(value));
+    } else {
+      float* py = y.mutable_data<float>();
+      std::fill(py, py + y.elements(), value);
+    }
+    copy_into(x, y, std::vector<int64_t>(pads.begin(), pads.begin() + r));
+    return "";
+  }
+  // reflect / edge: map every output coordinate to an input coordinate.
+  if (x.dtype() == DType::u8) {
+    pad_map<uint8_t>(x, y, pads, mode == "edge");
+  } else {
+    pad_map<float>(x, y, pads, mode == "edge");
   }
   return "";
 }

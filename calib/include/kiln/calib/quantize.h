@@ -39,6 +39,7 @@ struct QuantizeOptions {
   int threads = 1;
   std::map<std::string, LayerOverride> overrides;
   std::vector<std::string> pack_isas;              // ISAs to pack kernel blobs for; empty: the host's
+  bool pack_blobs = true;                          // false: no blobs (the runtime packs at load)
   // Progress: (stage, done, total), stage "observe", "weights", "freeze", ...
   std::function<void(const std::string& stage, size_t done, size_t total)> progress;
 };

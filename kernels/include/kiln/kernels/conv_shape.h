@@ -23,6 +23,7 @@ struct ConvShape {
   int32_t taps() const { return kernel_h * kernel_w; }
   // One input and one output channel per group.
   bool is_depthwise() const { return groups == in_c && groups == out_c; }
+  bool operator==(const ConvShape&) const = default;
 };
 
 // Empty when kiln can run the shape; otherwise what is wrong with it, in words.

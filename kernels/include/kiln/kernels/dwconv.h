@@ -12,6 +12,11 @@
 //                        four "classes" (channel mod 4) with shifts and a word blend; two taps share
 //                        one vpmaddwd (exact: uint8 and int8 widened to int16). Weights are packed as
 //                        int16 tap pairs per class, so there is no per-tap cross-lane shuffle.
+//                        Row mode (3x3 kernels at horizontal stride 1, packed with
+//                        row_kernel_w = 3): taps are paired down a column, (ky, kx) with (ky+1, kx),
+//                        and the kernel sweeps an output row column by column: the split of one
+//                        input column pair serves the three output pixels that read it (kx = 0, 1,
+//                        2), which cuts the split work to a third; three pixels' accumulators slide.
 //   dwconv_c64__avx512vnni  64 channels per step, one vpdpbusd per class per tap on the raw input
 //                        bytes against weights spread to byte (channel mod 4) of each lane: no
 //                        shuffles and no widening in the tap loop.
@@ -43,6 +48,10 @@ struct DwConvArgs {
   size_t output_stride = 0;                    // elements between output pixels
   const uint8_t* residual = nullptr;           // first pixel's residual (when p.residual is set)
   size_t residual_stride = 0;                  // elements between residual pixels
+  // Row mode (dwconv_c32__avx2 packed with row_kernel_w = 3): the pixels are whole output rows of
+  // row_pixels pixels each, horizontal stride 1, so pixel p + 1's tap (ky, kx) is pixel p's tap
+  // (ky, kx + 1). 0 otherwise.
+  size_t row_pixels = 0;
 };
 
 using DwConvFn = void (*)(const DwConvArgs& args, const RequantParams& p);
@@ -55,12 +64,16 @@ void dwconv_c16__neondot(const DwConvArgs& args, const RequantParams& p);
 // The kernel for `isa` (i8mm uses the neondot kernel), or nullptr when this build lacks it.
 DwConvFn dwconv_for(Isa isa);
 
-// Bytes dwconv_pack writes for `isa`.
-size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps);
+// Whether `isa`'s kernel has a row mode for this kernel size and horizontal stride (then pack with
+// row_kernel_w = kernel_w and pass DwConvArgs::row_pixels). AVX2: 3x3 at horizontal stride 1.
+bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w);
+
+// Bytes dwconv_pack writes for `isa` (row_kernel_w: 0, or 3 for the AVX2 row mode).
+size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps, size_t row_kernel_w = 0);
 // weights: [channels][taps] int8 (int8 or int4 values); bias: int32 per channel in accumulator
 // units; multiplier: requant.h's per channel. `out` needs dwconv_packed_size bytes, 64-byte
 // alignment not required.
 void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, const int32_t* bias,
-                 const float* multiplier, int32_t input_zero_point, void* out);
+                 const float* multiplier, int32_t input_zero_point, void* out, size_t row_kernel_w = 0);
 
 }  // namespace kiln::kernels

@@ -72,6 +72,16 @@ using IgemmUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, size_t ks, cons
                                 size_t a_offset, const uint8_t* zero, const void* w, void* c, size_t c_stride,
                                 const uint8_t* r, size_t r_stride, const GemmEpilogue* ep);
 
+// Optional packed-A path, used by gemm_run (not by igemm): a config that has it wants each row of A
+// transformed once per GEMM (AVX2 int8: widened to int16 pairs) instead of once per column block.
+//   GemmPackARowFn       writes packed_a_row_bytes(config, kc) bytes for one row of kc uint8 values
+//   GemmPackedUkernelFn  as GemmUkernelFn, but row m of A is the packed row at
+//                        (const uint8_t*)a + m * a_stride_bytes
+using GemmPackARowFn = void (*)(size_t kc, const uint8_t* a_row, void* packed_row);
+using GemmPackedUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const void* a, size_t a_stride_bytes,
+                                     const void* w, void* c, size_t c_stride, const uint8_t* r, size_t r_stride,
+                                     const GemmEpilogue* ep);
+
 // How a packer lays out the bytes of one k-group of one column block (pack.h documents both).
 enum class GemmPackLayout : uint8_t {
   kgroup,         // column j's kr consecutive k values at bytes [j*kr, j*kr + kr) of the group
@@ -93,7 +103,20 @@ struct GemmConfig {
   const char* igemm_name = "";
   GemmUkernelFn gemm = nullptr;
   IgemmUkernelFn igemm = nullptr;
+  // Packed-A path (both set, or both null). The packed weights are the same for both paths.
+  GemmPackARowFn pack_a_row = nullptr;
+  GemmPackedUkernelFn gemm_packed_a = nullptr;
+  const char* gemm_packed_a_name = "";
+  size_t a_row_align = 1;  // a packed row holds round_up(kc, a_row_align) int16 values
+  // Bumped whenever the packed-weight bytes of this (isa, wbits) change: a .kiln blob packed with
+  // another version must be repacked. mr is NOT part of the packed bytes (any mr reads them).
+  int layout_version = 1;
 };
+
+// Bytes of one packed A row (config.pack_a_row != nullptr).
+inline size_t packed_a_row_bytes(const GemmConfig& config, size_t kc) {
+  return (kc + config.a_row_align - 1) / config.a_row_align * config.a_row_align * 2;
+}
 
 // The configuration for `isa` and `wbits` (4 or 8), or nullptr when this build lacks that ISA.
 const GemmConfig* gemm_config(Isa isa, int wbits);

@@ -18,6 +18,12 @@
 //                           byte the int8 layout gives: low nibble = group 2g, high nibble = group
 //                           2g+1, each a 4-bit two's complement value in [-8, 7]
 //
+// Packed A rows (only configs with GemmConfig::pack_a_row: AVX2 int8; made by gemm_run per call,
+// never stored): packed_a_row_bytes(config, kc) bytes per row = round_up(kc, 16) int16 values; for
+// each k-group g of 4: a[4g], a[4g+2], a[4g+1], a[4g+3] zero-extended to int16 (0 past kc), i.e.
+// the int32 words (a0 | a2 << 16) and (a1 | a3 << 16) that vpmaddwd pairs with the
+// avx2_int16pair B vectors (k 0,2) and (k 1,3).
+//
 // The block start is 64-byte aligned when the buffer is (all configs keep nr*kr*... multiples of 64),
 // and the whole buffer can live in a memory-mapped .kiln file: nothing is recomputed at load time.
 #pragma once

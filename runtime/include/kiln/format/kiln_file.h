@@ -48,16 +48,9 @@ struct KilnMetadata {
   std::map<std::string, std::string> extra;
 };
 
-// Opaque bytes a kernel prepared for one node, with the configuration they were packed for.
-struct KernelBlob {
-  std::string kind;  // what the bytes are: "packed_weights", "bias_s32", "multipliers_f32", ...
-  std::string isa;   // the ISA family they were packed for ("avx512vnni", "neondot", "ref", ...)
-  int32_t mr = 0, nr = 0, kr = 0, sr = 0;
-  std::map<std::string, std::string> config;
-  Tensor data;  // u8, shape {bytes}; after loading it points into the file's mapping
-};
-
-// Kernel blobs per node index (may be shorter than the node list; missing entries have none).
+// KernelBlob lives in graph.h (Node::blobs). NodeBlobs is the older per-node-index form, kept as a
+// compatibility path: KilnSaveOptions::blobs, when set, supplies node i's blobs where (*blobs)[i] is
+// non-empty (otherwise Node::blobs is written); KilnFile::blobs mirrors the loaded Node::blobs.
 using NodeBlobs = std::vector<std::vector<KernelBlob>>;
 
 struct KilnSaveOptions {
@@ -77,7 +70,7 @@ struct KilnLoadOptions {
 struct KilnFile {
   Graph graph;
   KilnMetadata metadata;
-  NodeBlobs blobs;  // one entry per node
+  NodeBlobs blobs;  // one entry per node: the same blobs as graph.nodes[i].blobs (shared storage)
   uint16_t format_major = 0, format_minor = 0;
   size_t file_size = 0;
   size_t data_offset = 0;

@@ -41,6 +41,17 @@ struct Value {
   int producer = -1;  // index of the node writing it, -1 for inputs and constants
 };
 
+// Bytes a kernel prepared ahead of time for one node (packed weights with folded biases and
+// multipliers, a serialised PackedConv, ...), with the kernel configuration they were packed for.
+// Stored in .kiln files; after loading, `data` points into the file's mapping.
+struct KernelBlob {
+  std::string kind;  // what the bytes are: "gemm_packed", "conv_packed", ...
+  std::string isa;   // the ISA they were packed for ("avx512vnni", "neondot", "ref", ...)
+  int32_t mr = 0, nr = 0, kr = 0, sr = 0;
+  std::map<std::string, std::string> config;
+  Tensor data;  // u8, shape {bytes}
+};
+
 struct Node {
   std::string name;
   std::string op;
@@ -48,6 +59,7 @@ struct Node {
   std::vector<int> outputs;
   std::map<std::string, Attr> attrs;
   bool dead = false;  // removed by a pass; dropped by Graph::compact()
+  std::vector<KernelBlob> blobs;  // prepacked kernel data (kiln.QConv / kiln.QGemm); travels with the node
 
   bool has(const std::string& a) const { return attrs.count(a) != 0; }
   int64_t get_int(const std::string& a, int64_t fallback) const;

@@ -3,6 +3,7 @@
 // arena and thread pool; reusable across runs, re-planned when the input shapes change).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,18 @@ class Model {
   std::vector<std::shared_ptr<const void>> prepared_;
 };
 
+// Time spent in one node of Model::graph() since profiling was enabled.
+struct NodeProfile {
+  std::string name;
+  std::string op;
+  double total_us = 0.0;
+  int64_t runs = 0;
+};
+
+// Called with each computed value: graph inputs at the start of run(), then every output of every
+// node right after the node ran (`t` in its physical layout; to_plain() gives an NCHW copy).
+using ValueObserver = std::function<void(int value, const std::string& name, const Tensor& t)>;
+
 class Session {
  public:
   // threads <= 0: one per hardware thread.
@@ -54,6 +67,13 @@ class Session {
   size_t arena_bytes() const { return arena_bytes_; }
   const Model& model() const { return *model_; }
 
+  // Value ids are those of model().graph(). An empty function removes the observer.
+  void set_value_observer(ValueObserver fn) { observer_ = std::move(fn); }
+  // On: clears and starts per-node timing (steady_clock around each node's run). Off: stops.
+  void set_profiling(bool on);
+  // One entry per node of model().graph() (nodes evaluated at plan time keep runs == 0).
+  const std::vector<NodeProfile>& profile() const { return profile_; }
+
  private:
   std::string plan();
 
@@ -69,6 +89,9 @@ class Session {
   std::vector<int> input_slot_;
   std::shared_ptr<void> arena_;
   size_t arena_bytes_ = 0;
+  ValueObserver observer_;
+  bool profiling_ = false;
+  std::vector<NodeProfile> profile_;
 };
 
 }  // namespace kiln

@@ -57,8 +57,16 @@ struct OpDef {
   bool shape_only = false;      // output depends on input shapes only (Shape): known at plan time
 };
 
+// The op named `name`: a built-in one, else one added by register_op; null if none. Thread-safe.
 const OpDef* find_op(std::string_view name);
+// The built-in ops (those of the runtime library itself; registered extensions are not listed).
 const std::vector<OpDef>& all_ops();
+// Extension point for ops defined outside the runtime library (calib's kiln.Sim* simulation ops):
+// adds `op` (its name and attribute strings must outlive the process, e.g. literals). Thread-safe;
+// lookups never lock. Registering a name again with the same infer/run functions is a no-op and
+// succeeds; a different definition under a taken name, or more than 256 extensions, fails with a
+// message.
+bool register_op(const OpDef& op, std::string* error);
 // Whether `attr` is one of the op's understood attributes.
 bool op_accepts_attribute(const OpDef& op, std::string_view attr);
 

@@ -80,4 +80,7 @@ class Tensor {
 // Strides of a tensor's logical dimensions in elements, given its physical layout.
 std::vector<int64_t> logical_strides(const Shape& s, Layout layout);
 
+// A deep copy of `t` in plain (logical NCHW) order, whatever its physical layout.
+Tensor to_plain(const Tensor& t);
+
 }  // namespace kiln

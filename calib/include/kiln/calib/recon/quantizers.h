@@ -1,0 +1,89 @@
+// The quantizers reconstruction trains, with their gradients:
+//
+//   AdaRound (weights, per output channel, scale s fixed by the MSE weight observer):
+//     h(V) = clip(sigmoid(V) (zeta - gamma) + gamma, 0, 1), zeta = 1.1, gamma = -0.1
+//     soft code = clamp(floor(w / s) + h(V), qmin, qmax), soft weight = s * soft code
+//     V starts where floor(w / s) + h(V) = w / s; the hard code at the end is floor(w / s) + (h >= 0.5),
+//     clamped: exactly the integer the frozen model stores.
+//     regulariser: lambda * sum (1 - |2 h - 1|^beta).
+//   LSQ (activations, per tensor, zero point fixed): code = requant.h's tail of x / s, i.e.
+//     clamp(x / s, qmin - z, qmax - z), round half to even, + z; output s * (code - z).
+//     d/dx: 1 inside the range, 0 outside (straight-through); d/ds: round(u) - u inside,
+//     (qmin - z) or (qmax - z) outside (u = x / s), times the gradient scale 1 / sqrt(N qmax).
+//   QDrop: per element, with probability p, the activation passes unquantized (gradient 1 to x,
+//     nothing to s). The choice is a hash of (seed, step, element): same for any thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kiln/calib/quant_params.h"
+
+namespace kiln::calib::recon {
+
+inline constexpr float kAdaRoundZeta = 1.1f;
+inline constexpr float kAdaRoundGamma = -0.1f;
+
+class AdaRoundQuantizer {
+ public:
+  // w: [channels][per_channel]; params: one per channel (symmetric, zero point 0).
+  std::string init(const float* w, size_t channels, size_t per_channel, const std::vector<QuantParams>& params);
+  size_t size() const { return v_.size(); }
+  size_t channels() const { return params_.size(); }
+  const std::vector<QuantParams>& params() const { return params_; }
+  std::vector<float>& v() { return v_; }
+  const std::vector<float>& v() const { return v_; }
+
+  float h(size_t i) const;
+  // Soft weights s * clamp(floor + h(V), qmin, qmax) (or hard ones once hardened).
+  void soft_weights(float* out) const;
+  // Accumulates dL/dV into grad_v from dL/dw_soft (same layout as the weights).
+  void backward(const float* grad_w, float* grad_v) const;
+  // lambda * sum (1 - |2h - 1|^beta); adds its gradient to grad_v when non-null.
+  double regularizer(float lambda, float beta, float* grad_v) const;
+  // Integer codes floor + (h >= 0.5), clamped: what freeze stores.
+  void hard_codes(int8_t* codes) const;
+  // Hard weights s * hard code.
+  void hard_weights(float* out) const;
+  // From now on soft_weights() gives the hard weights (evaluation after reconstruction).
+  void set_hard(bool hard) { hard_ = hard; }
+  bool hard() const { return hard_; }
+  // Codes of round-to-nearest (the baseline AdaRound improves on).
+  void nearest_weights(float* out) const;
+
+ private:
+  std::vector<QuantParams> params_;
+  std::vector<float> floor_;  // floor(w / s)
+  std::vector<float> v_;
+  std::vector<float> nearest_;  // round_half_even(w / s), before clamping
+  size_t per_channel_ = 0;
+  bool hard_ = false;
+};
+
+// Learned-step-size activation quantizer (LSQ) with an optional QDrop probability.
+class LsqQuantizer {
+ public:
+  void init(const QuantParams& p) { p_ = p; }
+  const QuantParams& params() const { return p_; }
+  float scale() const { return p_.scale; }
+  void set_scale(float s) { p_.scale = s < kMinScale ? kMinScale : s; }
+
+  // y = fake-quantized x (x passes unchanged where dropped). drop_prob > 0 picks elements by
+  // hash(seed, step, index).
+  void forward(const float* x, float* y, size_t count, float drop_prob = 0.0f, uint64_t seed = 0,
+               uint64_t step = 0) const;
+  // dx from dy (may alias dy), and the scale gradient (gradient-scaled) added to *grad_scale.
+  // `elements_per_sample` is LSQ's N (the features of one sample). Same drop arguments as forward.
+  void backward(const float* x, const float* dy, float* dx, size_t count, size_t elements_per_sample,
+                double* grad_scale, float drop_prob = 0.0f, uint64_t seed = 0, uint64_t step = 0) const;
+
+ private:
+  QuantParams p_;
+};
+
+// Whether QDrop keeps element `index` of a step float (probability p); counter-based, stateless.
+bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p);
+
+}  // namespace kiln::calib::recon

@@ -1,0 +1,55 @@
+// Reconstruction of a whole Float' graph, unit by unit (AdaRound: layer units; BRECQ: block units;
+// QDrop: BRECQ with activation quantization dropped and inputs mixed). Each unit's inputs come from
+// the already-reconstructed (hard-rounded, quantized) preceding units; its targets are the float
+// network's outputs of the same unit, cached as fp16.
+//
+// The result is what freeze needs to build the Q graph after reconstruction: the integer weight
+// codes and per-channel scales of every Conv / Gemm, and the learned activation parameters of every
+// quantized value, keyed by Float' names.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kiln/calib/recon/reconstruct.h"
+#include "kiln/calib/recon/units.h"
+
+namespace kiln::calib::recon {
+
+struct GraphReconOptions {
+  Granularity granularity = Granularity::block;
+  int wbits = 4;
+  int abits = 8;
+  bool quantize_activations = true;
+  ReconOptions recon;     // per-unit settings (iters, batch, lr, lambda, drop_prob, seed, threads)
+  bool qdrop = false;     // also mix block inputs between the quantized and float networks (drop_prob)
+  size_t eval_batch = 64; // batch of the float / quantized passes between units
+  // (unit index, unit count, unit name, iteration, loss)
+  std::function<void(size_t unit, size_t units, const std::string& name, int iter, double loss)> progress;
+};
+
+struct UnitReport {
+  std::string name;
+  size_t layers = 0;
+  double nearest_loss = 0.0;  // block output error per sample before reconstruction (nearest rounding)
+  double final_loss = 0.0;    // ...after
+};
+
+struct GraphReconResult {
+  // Conv: OIHW codes; Gemm: [N, K] codes with K in the Float' graph's order.
+  std::map<std::string, std::vector<int8_t>> weight_codes;
+  std::map<std::string, std::vector<QuantParams>> weight_params;  // per output channel
+  std::map<std::string, QuantParams> activation_params;            // by Float' value name
+  std::vector<UnitReport> units;
+  double output_mse = 0.0;  // squared error per sample of the quantized network's output vs float
+};
+
+// `samples`: n graph inputs in NCHW order ([n, C, H, W] or [n, K]), already preprocessed.
+bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t n, const GraphReconOptions& options,
+                       GraphReconResult* out, std::string* error);
+
+}  // namespace kiln::calib::recon

@@ -1,0 +1,64 @@
+// Reconstruction of one unit (a Block): AdaRound rounding variables and LSQ activation scales
+// optimised with Adam so that the quantized block's output matches the float block's output
+// (BRECQ), optionally with QDrop (activation quantization dropped per element, block inputs mixed
+// between the quantized and the float network).
+//
+// Data: block inputs from the already-quantized preceding network (fp32, [samples][elements] per
+// input), optional float-network inputs for QDrop's mixing, float targets cached as fp16. Mini-batches
+// are drawn from a seeded generator and every random choice is a function of (seed, step, element),
+// so results do not depend on how many threads run.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kiln/calib/recon/block.h"
+
+namespace kiln::calib::recon {
+
+// IEEE binary16 <-> binary32, round to nearest even (targets are cached in fp16 to bound memory).
+uint16_t float_to_half(float f);
+float half_to_float(uint16_t h);
+
+struct ReconOptions {
+  int iters = 1000;
+  size_t batch = 32;
+  float lr_adaround = 1e-3f;  // Adam on V
+  float lr_scale = 4e-5f;     // Adam on the LSQ scales (0: scales stay as observed)
+  float lambda = 0.01f;       // rounding regulariser weight
+  float warmup = 0.2f;        // fraction of iterations without the regulariser
+  float beta_start = 20.0f, beta_end = 2.0f;
+  float drop_prob = 0.0f;     // QDrop: activation quantization dropped per element
+  float input_mix_prob = 0.0f;  // QDrop: per element, the float-network input is used
+  uint64_t seed = 0;
+  int threads = 1;            // oneDNN threads (results do not depend on it beyond fp32 reduction order)
+  // Called every `progress_every` iterations and at the end: (iteration, reconstruction loss per sample).
+  std::function<void(int iter, double loss)> progress;
+  int progress_every = 100;
+};
+
+struct ReconData {
+  size_t samples = 0;
+  std::vector<std::vector<float>> inputs;        // per block input: [samples * elements]
+  std::vector<std::vector<float>> float_inputs;  // optional (QDrop mixing), same layout
+  std::vector<uint16_t> targets;                 // fp16 [samples * output elements]
+  std::vector<uint16_t> fisher;                  // optional fp16 weights, same layout (empty: plain MSE)
+};
+
+struct ReconResult {
+  double initial_loss = 0.0;  // hard-rounded (nearest) block before training, per sample
+  double final_loss = 0.0;    // hard-rounded block after training, per sample
+  int iterations = 0;
+};
+
+// Sum of squared differences per sample between the block (in its current mode) and the targets,
+// over all samples, in batches.
+std::string evaluate_loss(Block& block, const ReconData& data, size_t batch, double* loss);
+
+// Trains the block's quantizers (the block must have quantization enabled), then hardens AdaRound.
+std::string reconstruct(Block& block, const ReconData& data, const ReconOptions& options, ReconResult* result);
+
+}  // namespace kiln::calib::recon

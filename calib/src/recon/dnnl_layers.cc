@@ -1,0 +1,472 @@
+#include "kiln/calib/recon/dnnl_layers.h"
+
+#include <thread>
+#include <utility>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+// oneDNN runs on OpenMP here (Debian's build); the thread count is the calling thread's ICV.
+extern "C" {
+void omp_set_num_threads(int);
+int omp_get_max_threads(void);
+}
+
+namespace kiln::calib::recon {
+namespace {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+struct Dnnl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+// One engine and stream per thread: streams are not meant to be shared between threads.
+Dnnl& dnnl_ctx() {
+  thread_local Dnnl d;
+  return d;
+}
+
+memory::dim D(size_t v) { return static_cast<memory::dim>(v); }
+
+memory user_mem(const memory::desc& md, const void* p) {
+  return memory(md, dnnl_ctx().engine, const_cast<void*>(p));
+}
+
+template <class F>
+std::string guarded(F&& f) {
+  try {
+    f();
+    dnnl_ctx().stream.wait();
+  } catch (const dnnl::error& e) {
+    return std::string("oneDNN: ") + e.what();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+void set_compute_threads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(threads);
+}
+int compute_threads() { return omp_get_max_threads(); }
+
+// ---- convolution ----
+
+size_t ConvGeometry::out_h(size_t in_h) const {
+  const size_t span = dilation_h * (kernel_h - 1) + 1, padded = in_h + pad_top + pad_bottom;
+  return stride_h == 0 || padded < span ? 0 : (padded - span) / stride_h + 1;
+}
+size_t ConvGeometry::out_w(size_t in_w) const {
+  const size_t span = dilation_w * (kernel_w - 1) + 1, padded = in_w + pad_left + pad_right;
+  return stride_w == 0 || padded < span ? 0 : (padded - span) / stride_w + 1;
+}
+std::string ConvGeometry::validate() const {
+  if (in_c == 0 || out_c == 0 || groups == 0) return "convolution with zero channels or groups";
+  if (in_c % groups != 0 || out_c % groups != 0) return "channels not divisible by groups";
+  if (kernel_h == 0 || kernel_w == 0 || stride_h == 0 || stride_w == 0 || dilation_h == 0 || dilation_w == 0)
+    return "zero kernel, stride or dilation";
+  return "";
+}
+
+struct ConvLayer::Prims {
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
+  dnnl::convolution_forward fwd;
+  dnnl::convolution_backward_data bwd_data;
+  dnnl::convolution_backward_weights bwd_weights;
+  memory::desc src_md, dst_md, user_w_md, bias_md;
+  memory fwd_w, bwd_data_w, bwd_w_diff;  // weights in the primitives' layouts
+  // user layout -> fwd_w / bwd_data_w, bwd_w_diff -> user layout (created once: reorders are JIT code)
+  dnnl::reorder to_fwd_w, to_bwd_data_w, from_bwd_w_diff;
+  memory zero_bias;
+  std::vector<float> zero_bias_data;
+};
+
+ConvLayer::ConvLayer() = default;
+ConvLayer::~ConvLayer() = default;
+ConvLayer::ConvLayer(ConvLayer&&) noexcept = default;
+ConvLayer& ConvLayer::operator=(ConvLayer&&) noexcept = default;
+
+std::string ConvLayer::init(const ConvGeometry& g) {
+  cache_.clear();
+  g_ = g;
+  return g.validate();
+}
+
+ConvLayer::Prims* ConvLayer::prims(size_t n, size_t h, size_t w, std::string* error) {
+  const int threads = compute_threads();
+  auto key = std::make_tuple(n, h, w, threads);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  const size_t oh = g_.out_h(h), ow = g_.out_w(w);
+  if (n == 0 || oh == 0 || ow == 0) {
+    *error = "convolution: empty input or kernel larger than the padded input";
+    return nullptr;
+  }
+  auto p = std::make_unique<Prims>();
+  *error = guarded([&] {
+    auto& eng = dnnl_ctx().engine;
+    p->src_md = memory::desc({D(n), D(g_.in_c), D(h), D(w)}, dt::f32, tag::nhwc);
+    p->dst_md = memory::desc({D(n), D(g_.out_c), D(oh), D(ow)}, dt::f32, tag::nhwc);
+    memory::dims wdims;
+    if (g_.groups > 1) {
+      wdims = {D(g_.groups), D(g_.out_c / g_.groups), D(g_.in_c / g_.groups), D(g_.kernel_h), D(g_.kernel_w)};
+      p->user_w_md = memory::desc(wdims, dt::f32, tag::goihw);
+    } else {
+      wdims = {D(g_.out_c), D(g_.in_c), D(g_.kernel_h), D(g_.kernel_w)};
+      p->user_w_md = memory::desc(wdims, dt::f32, tag::oihw);
+    }
+    const memory::desc any_w(wdims, dt::f32, tag::any);
+    p->bias_md = memory::desc({D(g_.out_c)}, dt::f32, tag::x);
+    const memory::dims strides{D(g_.stride_h), D(g_.stride_w)};
+    const memory::dims dil{D(g_.dilation_h - 1), D(g_.dilation_w - 1)};
+    const memory::dims pl{D(g_.pad_top), D(g_.pad_left)}, pr{D(g_.pad_bottom), D(g_.pad_right)};
+    dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                       p->src_md, any_w, p->bias_md, p->dst_md, strides, dil, pl, pr);
+    p->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->dst_md, strides,
+                                             dil, pl, pr);
+    p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, eng, p->fwd_pd);
+    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->bias_md,
+                                                p->dst_md, strides, dil, pl, pr);
+    p->bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(wd, eng, p->fwd_pd);
+    p->fwd = dnnl::convolution_forward(p->fwd_pd);
+    p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
+    p->bwd_weights = dnnl::convolution_backward_weights(p->bwd_weights_pd);
+    p->fwd_w = memory(p->fwd_pd.weights_desc(), eng);
+    p->bwd_data_w = memory(p->bwd_data_pd.weights_desc(), eng);
+    p->bwd_w_diff = memory(p->bwd_weights_pd.diff_weights_desc(), eng);
+    p->to_fwd_w = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->user_w_md, eng, p->fwd_w.get_desc()));
+    p->to_bwd_data_w =
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->user_w_md, eng, p->bwd_data_w.get_desc()));
+    p->from_bwd_w_diff =
+        dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->bwd_w_diff.get_desc(), eng, p->user_w_md));
+    p->zero_bias_data.assign(g_.out_c, 0.0f);
+    p->zero_bias = user_mem(p->bias_md, p->zero_bias_data.data());
+  });
+  if (!error->empty()) return nullptr;
+  Prims* raw = p.get();
+  cache_.emplace(key, std::move(p));
+  return raw;
+}
+
+std::string ConvLayer::forward(size_t n, size_t h, size_t w, const float* x, const float* weight, const float* bias,
+                               float* y) {
+  std::string err;
+  Prims* p = prims(n, h, w, &err);
+  if (!p) return err;
+  return guarded([&] {
+    memory uw = user_mem(p->user_w_md, weight);
+    p->to_fwd_w.execute(dnnl_ctx().stream, uw, p->fwd_w);
+    memory src = user_mem(p->src_md, x), dst = user_mem(p->dst_md, y);
+    memory b = bias ? user_mem(p->bias_md, bias) : p->zero_bias;
+    p->fwd.execute(dnnl_ctx().stream,
+                   {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->fwd_w}, {DNNL_ARG_BIAS, b}, {DNNL_ARG_DST, dst}});
+  });
+}
+
+std::string ConvLayer::backward_data(size_t n, size_t h, size_t w, const float* dy, const float* weight, float* dx) {
+  std::string err;
+  Prims* p = prims(n, h, w, &err);
+  if (!p) return err;
+  return guarded([&] {
+    memory uw = user_mem(p->user_w_md, weight);
+    p->to_bwd_data_w.execute(dnnl_ctx().stream, uw, p->bwd_data_w);
+    memory ddst = user_mem(p->dst_md, dy), dsrc = user_mem(p->src_md, dx);
+    p->bwd_data.execute(dnnl_ctx().stream,
+                        {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, p->bwd_data_w}, {DNNL_ARG_DIFF_SRC, dsrc}});
+  });
+}
+
+std::string ConvLayer::backward_weights(size_t n, size_t h, size_t w, const float* x, const float* dy, float* dweight,
+                                        float* dbias) {
+  std::string err;
+  Prims* p = prims(n, h, w, &err);
+  if (!p) return err;
+  std::vector<float> scratch_bias;
+  if (!dbias) {
+    scratch_bias.resize(g_.out_c);
+    dbias = scratch_bias.data();
+  }
+  return guarded([&] {
+    memory src = user_mem(p->src_md, x), ddst = user_mem(p->dst_md, dy);
+    memory db = user_mem(p->bias_md, dbias);
+    p->bwd_weights.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, src},
+                                               {DNNL_ARG_DIFF_DST, ddst},
+                                               {DNNL_ARG_DIFF_WEIGHTS, p->bwd_w_diff},
+                                               {DNNL_ARG_DIFF_BIAS, db}});
+    memory uw = user_mem(p->user_w_md, dweight);
+    p->from_bwd_w_diff.execute(dnnl_ctx().stream, p->bwd_w_diff, uw);
+  });
+}
+
+// ---- inner product ----
+
+struct InnerProductLayer::Prims {
+  dnnl::inner_product_forward fwd;
+  dnnl::inner_product_backward_data bwd_data;
+  dnnl::inner_product_backward_weights bwd_weights;
+  memory::desc src_md, dst_md, w_md, bias_md;
+  std::vector<float> zero_bias;
+};
+
+InnerProductLayer::InnerProductLayer() = default;
+InnerProductLayer::~InnerProductLayer() = default;
+InnerProductLayer::InnerProductLayer(InnerProductLayer&&) noexcept = default;
+InnerProductLayer& InnerProductLayer::operator=(InnerProductLayer&&) noexcept = default;
+
+std::string InnerProductLayer::init(size_t k, size_t n_out) {
+  cache_.clear();
+  k_ = k;
+  n_ = n_out;
+  return k == 0 || n_out == 0 ? "inner product with zero inputs or outputs" : "";
+}
+
+InnerProductLayer::Prims* InnerProductLayer::prims(size_t m, std::string* error) {
+  const int threads = compute_threads();
+  auto key = std::make_pair(m, threads);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  if (m == 0) {
+    *error = "inner product: empty batch";
+    return nullptr;
+  }
+  auto p = std::make_unique<Prims>();
+  *error = guarded([&] {
+    auto& eng = dnnl_ctx().engine;
+    p->src_md = memory::desc({D(m), D(k_)}, dt::f32, tag::nc);
+    p->dst_md = memory::desc({D(m), D(n_)}, dt::f32, tag::nc);
+    p->w_md = memory::desc({D(n_), D(k_)}, dt::f32, tag::oi);
+    p->bias_md = memory::desc({D(n_)}, dt::f32, tag::x);
+    dnnl::inner_product_forward::desc fd(dnnl::prop_kind::forward_training, p->src_md, p->w_md, p->bias_md, p->dst_md);
+    dnnl::inner_product_forward::primitive_desc fpd(fd, eng);
+    dnnl::inner_product_backward_data::desc bd(p->src_md, p->w_md, p->dst_md);
+    dnnl::inner_product_backward_weights::desc wd(p->src_md, p->w_md, p->bias_md, p->dst_md);
+    p->fwd = dnnl::inner_product_forward(fpd);
+    p->bwd_data = dnnl::inner_product_backward_data(dnnl::inner_product_backward_data::primitive_desc(bd, eng, fpd));
+    p->bwd_weights =
+        dnnl::inner_product_backward_weights(dnnl::inner_product_backward_weights::primitive_desc(wd, eng, fpd));
+    p->zero_bias.assign(n_, 0.0f);
+  });
+  if (!error->empty()) return nullptr;
+  Prims* raw = p.get();
+  cache_.emplace(key, std::move(p));
+  return raw;
+}
+
+std::string InnerProductLayer::forward(size_t m, const float* x, const float* weight, const float* bias, float* y) {
+  std::string err;
+  Prims* p = prims(m, &err);
+  if (!p) return err;
+  return guarded([&] {
+    p->fwd.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, user_mem(p->src_md, x)},
+                                       {DNNL_ARG_WEIGHTS, user_mem(p->w_md, weight)},
+                                       {DNNL_ARG_BIAS, user_mem(p->bias_md, bias ? bias : p->zero_bias.data())},
+                                       {DNNL_ARG_DST, user_mem(p->dst_md, y)}});
+  });
+}
+
+std::string InnerProductLayer::backward_data(size_t m, const float* dy, const float* weight, float* dx) {
+  std::string err;
+  Prims* p = prims(m, &err);
+  if (!p) return err;
+  return guarded([&] {
+    p->bwd_data.execute(dnnl_ctx().stream, {{DNNL_ARG_DIFF_DST, user_mem(p->dst_md, dy)},
+                                            {DNNL_ARG_WEIGHTS, user_mem(p->w_md, weight)},
+                                            {DNNL_ARG_DIFF_SRC, user_mem(p->src_md, dx)}});
+  });
+}
+
+std::string InnerProductLayer::backward_weights(size_t m, const float* x, const float* dy, float* dweight,
+                                                float* dbias) {
+  std::string err;
+  Prims* p = prims(m, &err);
+  if (!p) return err;
+  std::vector<float> scratch;
+  if (!dbias) {
+    scratch.resize(n_);
+    dbias = scratch.data();
+  }
+  return guarded([&] {
+    p->bwd_weights.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, user_mem(p->src_md, x)},
+                                               {DNNL_ARG_DIFF_DST, user_mem(p->dst_md, dy)},
+                                               {DNNL_ARG_DIFF_WEIGHTS, user_mem(p->w_md, dweight)},
+                                               {DNNL_ARG_DIFF_BIAS, user_mem(p->bias_md, dbias)}});
+  });
+}
+
+// ---- eltwise ----
+
+struct EltwiseLayer::Prims {
+  dnnl::eltwise_forward fwd;
+  dnnl::eltwise_backward bwd;
+  memory::desc md;
+};
+
+EltwiseLayer::EltwiseLayer() = default;
+EltwiseLayer::~EltwiseLayer() = default;
+EltwiseLayer::EltwiseLayer(EltwiseLayer&&) noexcept = default;
+EltwiseLayer& EltwiseLayer::operator=(EltwiseLayer&&) noexcept = default;
+
+void EltwiseLayer::init(EltwiseKind kind, float lo, float hi) {
+  cache_.clear();
+  kind_ = kind;
+  lo_ = lo;
+  hi_ = hi;
+}
+
+EltwiseLayer::Prims* EltwiseLayer::prims(size_t count, std::string* error) {
+  const int threads = compute_threads();
+  auto key = std::make_pair(count, threads);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  auto p = std::make_unique<Prims>();
+  *error = guarded([&] {
+    auto& eng = dnnl_ctx().engine;
+    p->md = memory::desc({D(count)}, dt::f32, tag::x);
+    dnnl::algorithm alg = dnnl::algorithm::eltwise_relu;
+    float a = 0.0f, b = 0.0f;
+    if (kind_ == EltwiseKind::clip) {
+      alg = dnnl::algorithm::eltwise_clip_v2;
+      a = lo_;
+      b = hi_;
+    } else if (kind_ == EltwiseKind::hardswish) {
+      alg = dnnl::algorithm::eltwise_hardswish;
+    }
+    dnnl::eltwise_forward::desc fd(dnnl::prop_kind::forward_training, alg, p->md, a, b);
+    dnnl::eltwise_forward::primitive_desc fpd(fd, eng);
+    dnnl::eltwise_backward::desc bd(alg, p->md, p->md, a, b);
+    p->fwd = dnnl::eltwise_forward(fpd);
+    p->bwd = dnnl::eltwise_backward(dnnl::eltwise_backward::primitive_desc(bd, eng, fpd));
+  });
+  if (!error->empty()) return nullptr;
+  Prims* raw = p.get();
+  cache_.emplace(key, std::move(p));
+  return raw;
+}
+
+std::string EltwiseLayer::forward(size_t count, const float* x, float* y) {
+  if (count == 0) return "";
+  std::string err;
+  Prims* p = prims(count, &err);
+  if (!p) return err;
+  return guarded([&] {
+    p->fwd.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, user_mem(p->md, x)}, {DNNL_ARG_DST, user_mem(p->md, y)}});
+  });
+}
+
+std::string EltwiseLayer::backward(size_t count, const float* x, const float* dy, float* dx) {
+  if (count == 0) return "";
+  std::string err;
+  Prims* p = prims(count, &err);
+  if (!p) return err;
+  return guarded([&] {
+    p->bwd.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, user_mem(p->md, x)},
+                                       {DNNL_ARG_DIFF_DST, user_mem(p->md, dy)},
+                                       {DNNL_ARG_DIFF_SRC, user_mem(p->md, dx)}});
+  });
+}
+
+// ---- pooling ----
+
+size_t PoolGeometry::out_h(size_t in_h) const {
+  const size_t padded = in_h + pad_top + pad_bottom;
+  return stride_h == 0 || kernel_h == 0 || padded < kernel_h ? 0 : (padded - kernel_h) / stride_h + 1;
+}
+size_t PoolGeometry::out_w(size_t in_w) const {
+  const size_t padded = in_w + pad_left + pad_right;
+  return stride_w == 0 || kernel_w == 0 || padded < kernel_w ? 0 : (padded - kernel_w) / stride_w + 1;
+}
+
+struct PoolLayer::Prims {
+  dnnl::pooling_forward fwd;
+  dnnl::pooling_backward bwd;
+  memory::desc src_md, dst_md;
+  memory workspace;
+  bool has_workspace = false;
+};
+
+PoolLayer::PoolLayer() = default;
+PoolLayer::~PoolLayer() = default;
+PoolLayer::PoolLayer(PoolLayer&&) noexcept = default;
+PoolLayer& PoolLayer::operator=(PoolLayer&&) noexcept = default;
+
+std::string PoolLayer::init(const PoolGeometry& g) {
+  cache_.clear();
+  last_ = nullptr;
+  g_ = g;
+  if (g.channels == 0 || g.kernel_h == 0 || g.kernel_w == 0 || g.stride_h == 0 || g.stride_w == 0)
+    return "pooling with zero channels, kernel or stride";
+  return "";
+}
+
+PoolLayer::Prims* PoolLayer::prims(size_t n, size_t h, size_t w, std::string* error) {
+  const int threads = compute_threads();
+  auto key = std::make_tuple(n, h, w, threads);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return it->second.get();
+  const size_t oh = g_.out_h(h), ow = g_.out_w(w);
+  if (n == 0 || oh == 0 || ow == 0) {
+    *error = "pooling: empty input or window larger than the padded input";
+    return nullptr;
+  }
+  auto p = std::make_unique<Prims>();
+  *error = guarded([&] {
+    auto& eng = dnnl_ctx().engine;
+    p->src_md = memory::desc({D(n), D(g_.channels), D(h), D(w)}, dt::f32, tag::nhwc);
+    p->dst_md = memory::desc({D(n), D(g_.channels), D(oh), D(ow)}, dt::f32, tag::nhwc);
+    const dnnl::algorithm alg = g_.kind == PoolKind::max               ? dnnl::algorithm::pooling_max
+                                : g_.kind == PoolKind::avg_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                                                       : dnnl::algorithm::pooling_avg_exclude_padding;
+    const memory::dims strides{D(g_.stride_h), D(g_.stride_w)}, kernel{D(g_.kernel_h), D(g_.kernel_w)};
+    const memory::dims pl{D(g_.pad_top), D(g_.pad_left)}, pr{D(g_.pad_bottom), D(g_.pad_right)};
+    dnnl::pooling_forward::desc fd(dnnl::prop_kind::forward_training, alg, p->src_md, p->dst_md, strides, kernel, pl,
+                                   pr);
+    dnnl::pooling_forward::primitive_desc fpd(fd, eng);
+    dnnl::pooling_backward::desc bd(alg, p->src_md, p->dst_md, strides, kernel, pl, pr);
+    p->fwd = dnnl::pooling_forward(fpd);
+    p->bwd = dnnl::pooling_backward(dnnl::pooling_backward::primitive_desc(bd, eng, fpd));
+    if (fpd.workspace_desc().get_size() > 0) {
+      p->workspace = memory(fpd.workspace_desc(), eng);
+      p->has_workspace = true;
+    }
+  });
+  if (!error->empty()) return nullptr;
+  Prims* raw = p.get();
+  cache_.emplace(key, std::move(p));
+  return raw;
+}
+
+std::string PoolLayer::forward(size_t n, size_t h, size_t w, const float* x, float* y) {
+  std::string err;
+  Prims* p = prims(n, h, w, &err);
+  if (!p) return err;
+  last_ = p;
+  return guarded([&] {
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user_mem(p->src_md, x)}, {DNNL_ARG_DST, user_mem(p->dst_md, y)}};
+    if (p->has_workspace) args[DNNL_ARG_WORKSPACE] = p->workspace;
+    p->fwd.execute(dnnl_ctx().stream, args);
+  });
+}
+
+std::string PoolLayer::backward(size_t n, size_t h, size_t w, const float* dy, float* dx) {
+  std::string err;
+  Prims* p = prims(n, h, w, &err);
+  if (!p) return err;
+  if (p->has_workspace && p != last_) return "max pooling backward without its forward";
+  return guarded([&] {
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, user_mem(p->dst_md, dy)},
+                                         {DNNL_ARG_DIFF_SRC, user_mem(p->src_md, dx)}};
+    if (p->has_workspace) args[DNNL_ARG_WORKSPACE] = p->workspace;
+    p->bwd.execute(dnnl_ctx().stream, args);
+  });
+}
+
+}  // namespace kiln::calib::recon

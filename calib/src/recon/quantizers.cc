@@ -1,0 +1,185 @@
+#include "kiln/calib/recon/quantizers.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kiln::calib::recon {
+namespace {
+
+float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p) {
+  if (p <= 0.0f) return false;
+  if (p >= 1.0f) return true;
+  const uint64_t r = mix64(mix64(seed ^ (step * 0x9e3779b97f4a7c15ull)) + index);
+  return static_cast<float>(r >> 40) * (1.0f / 16777216.0f) < p;
+}
+
+// ---- AdaRound ----
+
+std::string AdaRoundQuantizer::init(const float* w, size_t channels, size_t per_channel,
+                                    const std::vector<QuantParams>& params) {
+  if (params.size() != channels) return "AdaRound: one QuantParams per channel expected";
+  params_ = params;
+  per_channel_ = per_channel;
+  hard_ = false;
+  floor_.resize(channels * per_channel);
+  v_.resize(channels * per_channel);
+  nearest_.resize(channels * per_channel);
+  for (size_t c = 0; c < channels; ++c) {
+    const float s = params[c].scale;
+    if (!(s > 0.0f) || !std::isfinite(s)) return "AdaRound: non-positive scale in channel " + std::to_string(c);
+    for (size_t k = 0; k < per_channel; ++k) {
+      const size_t i = c * per_channel + k;
+      if (!std::isfinite(w[i])) return "AdaRound: non-finite weight in channel " + std::to_string(c);
+      const float u = w[i] / s;
+      const float fl = std::floor(u);
+      floor_[i] = fl;
+      nearest_[i] = std::nearbyint(u);
+      // h(V) = u - floor: sigmoid(V) = (rest - gamma) / (zeta - gamma), inside (0, 1) since rest in [0, 1).
+      const float sig = (u - fl - kAdaRoundGamma) / (kAdaRoundZeta - kAdaRoundGamma);
+      v_[i] = std::log(sig / (1.0f - sig));
+    }
+  }
+  return "";
+}
+
+float AdaRoundQuantizer::h(size_t i) const {
+  return std::clamp(sigmoid(v_[i]) * (kAdaRoundZeta - kAdaRoundGamma) + kAdaRoundGamma, 0.0f, 1.0f);
+}
+
+void AdaRoundQuantizer::soft_weights(float* out) const {
+  if (hard_) {
+    hard_weights(out);
+    return;
+  }
+  for (size_t c = 0; c < params_.size(); ++c) {
+    const QuantParams& p = params_[c];
+    for (size_t k = 0; k < per_channel_; ++k) {
+      const size_t i = c * per_channel_ + k;
+      const float code = std::clamp(floor_[i] + h(i), static_cast<float>(p.qmin), static_cast<float>(p.qmax));
+      out[i] = p.scale * code;
+    }
+  }
+}
+
+void AdaRoundQuantizer::backward(const float* grad_w, float* grad_v) const {
+  for (size_t c = 0; c < params_.size(); ++c) {
+    const QuantParams& p = params_[c];
+    for (size_t k = 0; k < per_channel_; ++k) {
+      const size_t i = c * per_channel_ + k;
+      const float sig = sigmoid(v_[i]);
+      const float hu = sig * (kAdaRoundZeta - kAdaRoundGamma) + kAdaRoundGamma;
+      if (hu <= 0.0f || hu >= 1.0f) continue;  // clipped h
+      const float code = floor_[i] + hu;
+      if (code <= static_cast<float>(p.qmin) || code >= static_cast<float>(p.qmax)) continue;  // clamped code
+      grad_v[i] += grad_w[i] * p.scale * (kAdaRoundZeta - kAdaRoundGamma) * sig * (1.0f - sig);
+    }
+  }
+}
+
+double AdaRoundQuantizer::regularizer(float lambda, float beta, float* grad_v) const {
+  double sum = 0.0;
+  for (size_t i = 0; i < v_.size(); ++i) {
+    const float sig = sigmoid(v_[i]);
+    const float hu = sig * (kAdaRoundZeta - kAdaRoundGamma) + kAdaRoundGamma;
+    const float hv = std::clamp(hu, 0.0f, 1.0f);
+    const float d = 2.0f * hv - 1.0f, a = std::fabs(d);
+    sum += 1.0 - std::pow(static_cast<double>(a), static_cast<double>(beta));
+    if (grad_v && hu > 0.0f && hu < 1.0f && a > 0.0f) {
+      // d/dh (1 - |2h-1|^beta) = -2 beta |2h-1|^(beta-1) sign(2h-1)
+      const float dh = -2.0f * beta * std::pow(a, beta - 1.0f) * (d > 0.0f ? 1.0f : -1.0f);
+      grad_v[i] += lambda * dh * (kAdaRoundZeta - kAdaRoundGamma) * sig * (1.0f - sig);
+    }
+  }
+  return lambda * sum;
+}
+
+void AdaRoundQuantizer::hard_codes(int8_t* codes) const {
+  for (size_t c = 0; c < params_.size(); ++c) {
+    const QuantParams& p = params_[c];
+    for (size_t k = 0; k < per_channel_; ++k) {
+      const size_t i = c * per_channel_ + k;
+      const float code = floor_[i] + (h(i) >= 0.5f ? 1.0f : 0.0f);
+      codes[i] = static_cast<int8_t>(std::clamp(static_cast<int32_t>(code), p.qmin, p.qmax));
+    }
+  }
+}
+
+void AdaRoundQuantizer::hard_weights(float* out) const {
+  std::vector<int8_t> codes(v_.size());
+  hard_codes(codes.data());
+  for (size_t c = 0; c < params_.size(); ++c) {
+    for (size_t k = 0; k < per_channel_; ++k) {
+      const size_t i = c * per_channel_ + k;
+      out[i] = params_[c].scale * static_cast<float>(codes[i]);
+    }
+  }
+}
+
+void AdaRoundQuantizer::nearest_weights(float* out) const {
+  for (size_t c = 0; c < params_.size(); ++c) {
+    const QuantParams& p = params_[c];
+    for (size_t k = 0; k < per_channel_; ++k) {
+      const size_t i = c * per_channel_ + k;
+      out[i] = p.scale * std::clamp(nearest_[i], static_cast<float>(p.qmin), static_cast<float>(p.qmax));
+    }
+  }
+}
+
+// ---- LSQ ----
+
+void LsqQuantizer::forward(const float* x, float* y, size_t count, float drop_prob, uint64_t seed,
+                           uint64_t step) const {
+  const float s = p_.scale;
+  const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
+  for (size_t i = 0; i < count; ++i) {
+    if (drop_prob > 0.0f && qdrop_keeps_float(seed, step, i, drop_prob)) {
+      y[i] = x[i];
+      continue;
+    }
+    float u = x[i] / s;
+    if (std::isnan(u)) u = 0.0f;
+    u = u < lo ? lo : u;
+    u = u > hi ? hi : u;
+    y[i] = std::nearbyint(u) * s;  // s * (code - z), code - z = round(clamped u)
+  }
+}
+
+void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t count, size_t elements_per_sample,
+                            double* grad_scale, float drop_prob, uint64_t seed, uint64_t step) const {
+  const float s = p_.scale;
+  const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
+  double gs = 0.0;
+  for (size_t i = 0; i < count; ++i) {
+    const float g = dy[i];
+    if (drop_prob > 0.0f && qdrop_keeps_float(seed, step, i, drop_prob)) {
+      dx[i] = g;
+      continue;
+    }
+    const float u = x[i] / s;
+    if (u <= lo) {
+      gs += static_cast<double>(g) * lo;
+      dx[i] = 0.0f;
+    } else if (u >= hi) {
+      gs += static_cast<double>(g) * hi;
+      dx[i] = 0.0f;
+    } else {
+      gs += static_cast<double>(g) * (std::nearbyint(u) - u);
+      dx[i] = g;
+    }
+  }
+  const double n = static_cast<double>(elements_per_sample ? elements_per_sample : 1);
+  const double qmax = static_cast<double>(std::max(1, p_.qmax));
+  *grad_scale += gs / std::sqrt(n * qmax);
+}
+
+}  // namespace kiln::calib::recon
