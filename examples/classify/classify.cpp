@@ -4,7 +4,7 @@
 //
 // The image is resized (bilinear) to the model's input size, scaled to [0, 1], normalised per
 // channel and fed as NCHW float32. MODEL.kiln is a float or quantized .kiln file (`kiln quantize`,
-// or a float ONNX model converted with the test tool kiln_onnx_to_kiln IN.onnx OUT.kiln).
+// or a float ONNX model saved with `kiln run MODEL.onnx --save-kiln MODEL.kiln`).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

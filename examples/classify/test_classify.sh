@@ -2,8 +2,6 @@
 # Installs kiln into a temporary prefix, builds examples/classify against it with find_package(kiln),
 # converts a test model to a .kiln file, and classifies an image.
 # Usage: test_classify.sh CMAKE BUILD_DIR KILN_CLI SOURCE_DIR
-# The conversion uses `kiln run --save-kiln` when the CLI has it, else the build's converter
-# (kiln_onnx_to_kiln, built with the tests; BUILD_DIR/bin or BUILD_DIR/tests).
 set -eu
 cmake=$1 build=$2 kiln=$3 src=$4
 tmp=$(mktemp -d)
@@ -12,13 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$cmake" -S "$src/examples/classify" -B "$tmp/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 "$cmake" --build "$tmp/build" >/dev/null
 model="$src/tests/models/mobilenetv2.onnx"
-if "$kiln" run --help 2>&1 | grep -q -- '--save-kiln'; then
-  "$kiln" run "$model" --save-kiln "$tmp/model.kiln" >/dev/null
-else
-  convert="$build/bin/kiln_onnx_to_kiln"
-  [ -x "$convert" ] || convert="$build/tests/kiln_onnx_to_kiln"
-  "$convert" "$model" "$tmp/model.kiln"
-fi
+"$kiln" run "$model" --save-kiln "$tmp/model.kiln" >/dev/null
 out=$("$tmp/build/classify" "$tmp/model.kiln" "$src/tests/models/sample.png")
 echo "$out"
 [ "$(echo "$out" | grep -c '^  [1-5]\. class ')" -eq 5 ]

@@ -10,7 +10,6 @@
 #include <fstream>
 
 #include "kiln/format/kiln_file.h"
-#include "kiln/runtime/graph_io.h"
 #include "kiln_test_util.h"
 
 namespace kiln {
@@ -166,22 +165,6 @@ TEST(KilnRoundTrip, LayoutIsAlignedWithTrailer) {
   EXPECT_EQ(f.data_offset % 64, 0u);
   EXPECT_EQ(f.data_offset, (fb_size + 63) / 64 * 64);
   EXPECT_EQ(f.data_offset + f.data_size + 32, s.size());
-}
-
-// Everything a .kgraph carries survives .kiln: kgraph -> graph -> kiln -> graph -> kgraph is the
-// identity on the bytes.
-TEST(KilnRoundTrip, CarriesEverythingAKgraphCarries) {
-  Graph g = test::sample_graph();
-  for (Value& v : g.values) v.quant = QuantParams();  // .kgraph has no quantization
-  for (Value& v : g.values) v.layout = Layout::plain;  // nor layouts
-  const std::string kgraph = serialize_graph(g);
-  Graph from_kgraph;
-  std::string error, kiln;
-  ASSERT_TRUE(deserialize_graph(kgraph.data(), kgraph.size(), &from_kgraph, &error)) << error;
-  ASSERT_TRUE(serialize_kiln(from_kgraph, KilnMetadata(), &kiln, &error)) << error;
-  KilnFile f;
-  ASSERT_TRUE(test::load_bytes(kiln, &f, &error)) << error;
-  EXPECT_EQ(serialize_graph(f.graph), kgraph);
 }
 
 TEST(KilnRoundTrip, EmptyGraph) {

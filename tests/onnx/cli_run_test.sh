@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `kiln run` end to end: .npy and image inputs, --save-outputs, --json, --save-graph, and clear
+# `kiln run` end to end: .npy and image inputs, --save-outputs, --json, --save-kiln, and clear
 # errors. Usage: cli_run_test.sh KILN_CLI MODELS_DIR
 set -u
 kiln=$1 models=$2
@@ -18,9 +18,16 @@ json=$("$kiln" run "$models/mobilenetv2.onnx" --input "input=$models/sample.png"
   fail "image run: $json"
 echo "$json" | grep -q '"topk": \[\[{"class": ' || fail "bad json: $json"
 
-"$kiln" run "$models/unet_like.onnx" --save-graph "$tmp/u.kgraph" || fail "--save-graph"
-"$kiln" run "$tmp/u.kgraph" --input "$models/unet_like.input.npy" --save-outputs "$tmp" >/dev/null || fail "kgraph run"
-[ -s "$tmp/output.npy" ] || fail "kgraph output missing"
+# --save-kiln writes the float graph; running the .kiln gives exactly the ONNX model's outputs.
+"$kiln" run "$models/unet_like.onnx" --save-kiln "$tmp/u.kiln" || fail "--save-kiln"
+[ -s "$tmp/u.kiln" ] && [ ! -e "$tmp/u.kiln.tmp" ] || fail "--save-kiln left no file or a temporary"
+mkdir -p "$tmp/from_onnx" "$tmp/from_kiln"
+"$kiln" run "$models/unet_like.onnx" --input "$models/unet_like.input.npy" --save-outputs "$tmp/from_onnx" >/dev/null ||
+  fail "onnx run"
+"$kiln" run "$tmp/u.kiln" --input "$models/unet_like.input.npy" --save-outputs "$tmp/from_kiln" >/dev/null || fail "kiln run"
+[ -s "$tmp/from_kiln/output.npy" ] || fail ".kiln output missing"
+cmp -s "$tmp/from_onnx/output.npy" "$tmp/from_kiln/output.npy" || fail ".kiln and ONNX outputs differ"
+"$kiln" inspect "$tmp/u.kiln" | grep -q "unet_like.onnx" || fail "source model not recorded"
 
 err=$("$kiln" run "$models/resnet18.onnx" --input "$tmp/missing.npy" 2>&1) && fail "missing input accepted"
 echo "$err" | grep -q "kiln: error:" || fail "unclear error: $err"

@@ -1,12 +1,12 @@
-// Every test model imported from ONNX matches PyTorch's output within 1e-4; the committed .kgraph
-// files (the aarch64 lane's copies) are exactly what the importer produces today.
+// Every test model imported from ONNX matches PyTorch's output within 1e-4; the committed float .kiln
+// files (the copies the aarch64 lane and the C API load) are exactly what the importer produces today.
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <iterator>
 
 #include "kiln/onnx/importer.h"
-#include "kiln/runtime/graph_io.h"
+#include "kiln/format/kiln_file.h"
 #include "runtime/model_check.h"
 
 namespace kiln::test {
@@ -33,14 +33,21 @@ TEST_P(OnnxModel, MatchesPyTorch) {
   EXPECT_LE(err, 1e-4f);
 }
 
-TEST_P(OnnxModel, CommittedGraphFileIsCurrent) {
+TEST_P(OnnxModel, CommittedKilnFileIsCurrent) {
   Graph logical;
   auto m = load_onnx(GetParam(), &logical);
   ASSERT_NE(m, nullptr);
-  std::ifstream f(models_dir() + "/" + GetParam() + ".kgraph", std::ios::binary);
-  ASSERT_TRUE(f) << "missing " << GetParam() << ".kgraph; regenerate with kiln_onnx_to_kgraph";
+  const std::string path = models_dir() + "/" + GetParam() + ".kiln";
+  std::ifstream f(path, std::ios::binary);
+  ASSERT_TRUE(f) << "missing " << path << "; regenerate with kiln_onnx_to_kiln";
   const std::string have((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  EXPECT_TRUE(have == serialize_graph(logical)) << GetParam() << ".kgraph is stale; regenerate with kiln_onnx_to_kgraph";
+  KilnFile file;
+  std::string err;
+  ASSERT_TRUE(load_kiln(path, &file, &err)) << err;
+  // Same graph and the metadata it was written with (source hash and name): the same bytes.
+  std::string want;
+  ASSERT_TRUE(serialize_kiln(logical, file.metadata, &want, &err)) << err;
+  EXPECT_TRUE(have == want) << path << " is stale; regenerate with kiln_onnx_to_kiln";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, OnnxModel, ::testing::ValuesIn(kTestModels));

@@ -1,5 +1,6 @@
-// kiln run: one inference of an ONNX model or kiln graph file on images or .npy tensors.
+// kiln run: one inference of an ONNX model or a .kiln file on images or .npy tensors.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -12,8 +13,9 @@
 #include "command.h"
 #include "kiln/calib/data/image.h"
 #include "kiln/calib/data/npy.h"
-#include "kiln/onnx/importer.h"
-#include "kiln/runtime/graph_io.h"
+#include "kiln/format/kiln_file.h"
+#include "kiln/format/sha256.h"
+#include "model_io.h"
 #include "kiln/runtime/model.h"
 
 namespace kiln::cli {
@@ -21,7 +23,7 @@ namespace {
 
 const char kUsage[] =
     "usage: kiln run MODEL --input FILE [--input NAME=FILE ...] [options]\n\n"
-    "Runs MODEL (.onnx, or a kiln graph file) once and prints each output (top-K for class scores).\n"
+    "Runs MODEL (.onnx or .kiln) once and prints each output (top-K for class scores).\n"
     "Inputs are images (png, jpg, bmp, pgm; preprocessed like torchvision: pixel/255, minus mean,\n"
     "divided by std) or .npy tensors used as they are. Without NAME=, inputs are taken in order.\n\n"
     "options:\n"
@@ -32,7 +34,8 @@ const char kUsage[] =
     "  --gray                one-channel images\n"
     "  --topk K              classes to print per output row (default 5)\n"
     "  --save-outputs DIR    write every output as DIR/<output name>.npy (float32)\n"
-    "  --save-graph FILE     write the canonicalised graph as a kiln graph file (for the C API)\n"
+    "  --save-kiln FILE      write the canonicalised float graph as a .kiln file (for the C API and\n"
+    "                        edge devices; `kiln quantize` writes the integer one)\n"
     "  --dump                print the canonicalised graph\n"
     "  --threads T           threads (default 1)\n"
     "  --repeat N            time N more runs after the first (planning) run; prints the median\n"
@@ -40,37 +43,11 @@ const char kUsage[] =
     "examples:\n"
     "  kiln run resnet18.onnx --input cat.jpg --size 224x224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n"
     "  kiln run model.onnx --input input=x.npy --save-outputs out/\n"
-    "  kiln run model.onnx --input x.npy --save-graph model.kgraph\n";
+    "  kiln run model.onnx --save-kiln model.kiln\n";
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && std::equal(suffix.rbegin(), suffix.rend(), s.rbegin(),
                                                  [](char a, char b) { return std::tolower(a) == std::tolower(b); });
-}
-
-std::shared_ptr<const Model> load_model(const std::string& path, std::string* error) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    *error = "cannot open model";
-    return nullptr;
-  }
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  Graph g;
-  if (is_graph_file(bytes.data(), bytes.size())) {
-    if (!deserialize_graph(bytes.data(), bytes.size(), &g, error)) return nullptr;
-  } else if (!onnx::import_model(bytes.data(), bytes.size(), &g, error)) {
-    return nullptr;
-  }
-  return Model::create(std::move(g), error);
-}
-
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    o += c;
-  }
-  return o;
 }
 
 std::string safe_file_name(std::string s) {
@@ -84,7 +61,7 @@ std::string safe_file_name(std::string s) {
 }  // namespace
 
 int run_run(int argc, char** argv) {
-  std::string model_path, save_dir, save_graph;
+  std::string model_path, save_dir, save_kiln_path;
   std::vector<std::string> inputs;
   calib::ImagePreprocess pre;
   int topk = 5, threads = 1, repeat = 0;
@@ -123,8 +100,8 @@ int run_run(int argc, char** argv) {
       if (!value(&v) || (repeat = std::atoi(v.c_str())) < 1) return fail("--repeat needs a positive number", "kiln run");
     } else if (a == "--save-outputs") {
       if (!value(&save_dir)) return fail("--save-outputs needs a folder", "kiln run");
-    } else if (a == "--save-graph") {
-      if (!value(&save_graph)) return fail("--save-graph needs a file", "kiln run");
+    } else if (a == "--save-kiln") {
+      if (!value(&save_kiln_path)) return fail("--save-kiln needs a file", "kiln run");
     } else if (a == "--json") {
       json = true;
     } else if (a == "--dump") {
@@ -139,22 +116,23 @@ int run_run(int argc, char** argv) {
   }
   if (model_path.empty()) return fail("missing MODEL; see kiln run --help", "kiln run");
   if (!pre.validate(&err)) return fail(err, "kiln run");
-  auto model = load_model(model_path, &err);
-  if (!model) return fail(err, model_path);
+  LoadedModel loaded;
+  if (!load_model_file(model_path, &loaded, &err)) return fail(err, model_path);
+  const std::shared_ptr<const Model> model = loaded.model;
   if (dump) std::printf("%s", dump_graph(model->logical_graph()).c_str());
-  if (!save_graph.empty()) {
-    const std::string bytes = serialize_graph(model->logical_graph());
-    const std::string tmp = save_graph + ".tmp";
-    std::ofstream f(tmp, std::ios::binary);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f || std::rename(tmp.c_str(), save_graph.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      return fail("cannot write the graph file", save_graph);
+  if (!save_kiln_path.empty()) {
+    KilnMetadata meta = loaded.is_kiln ? loaded.file.metadata : KilnMetadata();
+    if (!loaded.is_kiln) {  // record where the graph came from, as `kiln quantize` does
+      std::array<uint8_t, 32> hash{};
+      if (!sha256_file(model_path, &hash, &err)) return fail(err, model_path);
+      meta.source_model_sha256.assign(hash.begin(), hash.end());
+      meta.source_model_name = base_name(model_path);
     }
+    // Atomic (temporary file + rename): an interrupted run never leaves a half-written file.
+    if (!save_kiln(model->logical_graph(), meta, save_kiln_path, &err)) return fail(err, save_kiln_path);
   }
   if (inputs.empty()) {
-    if (dump || !save_graph.empty()) return 0;
+    if (dump || !save_kiln_path.empty()) return 0;
     return fail("no --input given; see kiln run --help", "kiln run");
   }
   const std::vector<std::string> in_names = model->input_names();

@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "kiln/onnx/importer.h"
-#include "kiln/runtime/graph_io.h"
 
 namespace kiln::cli {
 namespace {
@@ -67,11 +66,7 @@ bool load_model_file(const std::string& path, LoadedModel* out, std::string* err
     return out->model != nullptr;
   }
   Graph g;
-  if (is_graph_file(bytes.data(), bytes.size())) {
-    if (!deserialize_graph(bytes.data(), bytes.size(), &g, error)) return false;
-  } else if (!onnx::import_model(bytes.data(), bytes.size(), &g, error)) {
-    return false;
-  }
+  if (!onnx::import_model(bytes.data(), bytes.size(), &g, error)) return false;
   out->model = Model::create(std::move(g), error);
   return out->model != nullptr;
 }

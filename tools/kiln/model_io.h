@@ -1,5 +1,5 @@
-// Model and data plumbing shared by quantize / eval / analyze / bench: loading an ONNX model, a kiln
-// graph file or a .kiln into a runnable Model, the preprocessing recorded in a .kiln's metadata,
+// Model and data plumbing shared by quantize / eval / analyze / bench: loading an ONNX model or a
+// .kiln into a runnable Model, the preprocessing recorded in a .kiln's metadata,
 // opening a data source that matches a model input, and batch tensors.
 #pragma once
 
@@ -22,7 +22,7 @@ struct LoadedModel {
   size_t file_bytes = 0;
 };
 
-// .kiln (by its identifier), kiln graph file, or ONNX (imported and canonicalised). Errors do not
+// .kiln (by its identifier) or ONNX (imported and canonicalised). Errors do not
 // repeat the path; the caller names it.
 bool load_model_file(const std::string& path, LoadedModel* out, std::string* error);
 // Imports and canonicalises an ONNX file; `bytes` receives the file for hashing.
