@@ -8,6 +8,7 @@ packages=(
   clang llvm libclang-rt-14-dev                   # emulated AVX-512 lane, libFuzzer, llvm-mca
   libgtest-dev googletest libbenchmark-dev        # tests (googletest: sources for the cross build)
   libdnnl-dev libxnnpack-dev libpthreadpool-dev   # calibrator backend, benchmark peers
+  ocl-icd-opencl-dev                              # dnnl-config.cmake requires OpenCL (a Recommends)
   libonnx-dev libprotobuf-dev protobuf-compiler   # ONNX importer
   libflatbuffers-dev flatbuffers-compiler         # .kiln format
   libstb-dev libsimde-dev                         # images, AVX-512 emulation

@@ -40,12 +40,16 @@ void ref_tile(size_t mr, size_t nc, size_t kc, size_t ks, RowSegment row_segment
   for (size_t m = 0; m < mr; ++m) {
     void* c_row = static_cast<uint8_t*>(c) + m * c_stride * out_bytes;
     for (size_t j = 0; j < nc; ++j) {
-      int32_t acc = bias[j];
+      // Modulo 2^32, as the SIMD kernels' int32 lanes wrap: a (pathological) bias near INT32_MAX must
+      // give the same result everywhere, and signed overflow would be undefined behaviour here.
+      uint32_t acc = static_cast<uint32_t>(bias[j]);
       for (size_t p = 0; p < ks; ++p) {
         const uint8_t* seg = row_segment(m, p);
-        for (size_t k = 0; k < kc; ++k) acc += static_cast<int32_t>(seg[k]) * packed_weight<WBITS>(wb, p * kcp + k, j);
+        for (size_t k = 0; k < kc; ++k) {
+          acc += static_cast<uint32_t>(static_cast<int32_t>(seg[k]) * packed_weight<WBITS>(wb, p * kcp + k, j));
+        }
       }
-      gemm_detail::store_one(ep, rp, acc, mult[j], r ? r[m * r_stride + j] : uint8_t{0}, c_row, j);
+      gemm_detail::store_one(ep, rp, static_cast<int32_t>(acc), mult[j], r ? r[m * r_stride + j] : uint8_t{0}, c_row, j);
     }
   }
 }

@@ -34,7 +34,11 @@ expect_error "NaN in a .npy" "nan" q --calib "$tmp/nan"
 expect_error "output path in a missing folder" "folder|directory" \
   "$kiln" quantize "$model" --calib "$tmp/good" --quiet -o "$tmp/out/missing/m.kiln"
 [ ! -e "$tmp/out/missing" ] || fail "the missing folder was created"
-expect_error "method not available yet" "not available yet" q --calib "$tmp/good" --method brecq
+expect_error "reconstruction option without a reconstruction method" "go with --method" \
+  q --calib "$tmp/good" --method mse --iters 10
+expect_error "bad --granularity" "granularity" q --calib "$tmp/good" --method brecq --granularity cell
+expect_error "--drop-prob without qdrop" "drop-prob" q --calib "$tmp/good" --method brecq --drop-prob 0.3
+expect_error "bad --lr" "lr" q --calib "$tmp/good" --method brecq --lr -1
 expect_error "bad --wbits" "wbits" q --calib "$tmp/good" --wbits 3
 expect_error "unknown option" "unknown option" q --calib "$tmp/good" --frobnicate
 echo "{\"wbits\": 4, \"nonsense\": 1}" >"$tmp/bad.json"

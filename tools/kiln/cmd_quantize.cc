@@ -29,8 +29,10 @@ const char kUsage[] =
     "  --samples N             calibration samples to use (default 512)\n"
     "  --wbits 8|4|2           weight bits (default 8; per channel, symmetric)\n"
     "  --abits 8|4             activation bits (default 8; per tensor, asymmetric)\n"
-    "  --method M              activation ranges: minmax|ema|percentile|kl|mse (default minmax);\n"
-    "                          adaround|brecq|qdrop arrive with reconstruction\n"
+    "  --method M              activation ranges minmax|ema|percentile|kl|mse (default minmax), or\n"
+    "                          reconstruction: adaround (layer by layer), brecq (block by block),\n"
+    "                          qdrop (brecq with activation quantization dropped); these learn the\n"
+    "                          weight rounding and the activation steps against the float model\n"
     "  --percentile P          for --method percentile (default 99.99)\n"
     "  --weight-method M       mse|absmax weight clipping (default mse)\n"
     "  --no-first-last-8bit    quantize the first and last layers with --wbits/--abits too\n"
@@ -40,6 +42,13 @@ const char kUsage[] =
     "  --seed S                random seed (default 0)\n"
     "  --threads T             threads (default 1)\n"
     "  --batch B               calibration batch size (default 32)\n"
+    "reconstruction (adaround|brecq|qdrop):\n"
+    "  --iters N               iterations per unit (default 2000)\n"
+    "  --lr X                  Adam step of the rounding variables (default 0.003)\n"
+    "  --lr-scale X            Adam step of the activation step sizes (default 4e-5; 0 keeps them)\n"
+    "  --lambda X              rounding regulariser weight (default 0.01)\n"
+    "  --granularity G         layer|block|stage|net (default: layer for adaround, block otherwise)\n"
+    "  --drop-prob P           qdrop: probability of dropping an activation's quantization (default 0.5)\n"
     "  --pack ISA[,ISA..]      pack kernel blobs for these ISAs (default: this machine's); none: no\n"
     "                          blobs (the runtime packs at load)\n"
     "  --dry-run               calibrate and print the plan; write nothing\n"
@@ -50,6 +59,8 @@ const char kUsage[] =
     "      --method percentile -o model_w8a8.kiln\n"
     "  kiln quantize model.onnx --calib images/ --size 224x224 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225 \\\n"
     "      --wbits 4 --abits 8 --method mse -o model_w4a8.kiln\n"
+    "  kiln quantize model.onnx --calib train-images-idx3-ubyte.gz --mean 0.286 --std 0.353 --wbits 2 --abits 4 \\\n"
+    "      --method brecq -o model_w2a4.kiln\n"
     "  kiln quantize model.onnx --calib samples.npy --config quant.yaml --overrides keep_float.json -o m.kiln\n";
 
 std::vector<OptionSpec> quantize_options() {
@@ -58,9 +69,60 @@ std::vector<OptionSpec> quantize_options() {
                                {"percentile", true},    {"weight-method", true},     {"no-first-last-8bit", false},
                                {"overrides", true},     {"config", true},            {"seed", true},
                                {"threads", true},       {"batch", true},             {"pack", true},
-                               {"dry-run", false},      {"quiet", false},            {"output", true}};
+                               {"dry-run", false},      {"quiet", false},            {"output", true},
+                               {"iters", true},         {"lr", true},                {"lr-scale", true},
+                               {"lambda", true},        {"granularity", true},       {"drop-prob", true}};
   s.insert(s.end(), kPreprocessOptions.begin(), kPreprocessOptions.end());
   return s;
+}
+
+bool parse_float_option(const ParsedArgs& a, const std::string& name, float lo, float hi, float* out,
+                        std::string* error) {
+  if (!a.has(name)) return true;
+  const std::string t = a.get(name);
+  char* end = nullptr;
+  const float v = std::strtof(t.c_str(), &end);
+  if (t.empty() || *end || !(v >= lo && v <= hi)) {
+    *error = "--" + name + ": a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// Reconstruction settings; the defaults are the ones docs/accuracy.md measures.
+bool build_recon_options(const ParsedArgs& a, const std::string& method, calib::recon::GraphReconOptions* r,
+                         std::string* error) {
+  r->granularity = method == "adaround" ? calib::recon::Granularity::layer : calib::recon::Granularity::block;
+  r->qdrop = method == "qdrop";
+  r->recon.iters = 2000;
+  r->recon.batch = 32;
+  r->recon.lr_adaround = 3e-3f;
+  r->recon.drop_prob = r->qdrop ? 0.5f : 0.0f;
+  long long v = 0;
+  if (a.has("iters")) {
+    if (!parse_int_option("iters", a.get("iters"), 0, 1000000, &v, error)) return false;
+    r->recon.iters = static_cast<int>(v);
+  }
+  if (a.has("batch")) {
+    if (!parse_int_option("batch", a.get("batch"), 1, 4096, &v, error)) return false;
+    r->recon.batch = static_cast<size_t>(v);
+  }
+  if (!parse_float_option(a, "lr", 0.0f, 1.0f, &r->recon.lr_adaround, error) ||
+      !parse_float_option(a, "lr-scale", 0.0f, 1.0f, &r->recon.lr_scale, error) ||
+      !parse_float_option(a, "lambda", 0.0f, 100.0f, &r->recon.lambda, error) ||
+      !parse_float_option(a, "drop-prob", 0.0f, 1.0f, &r->recon.drop_prob, error)) {
+    return false;
+  }
+  if (a.has("drop-prob") && !r->qdrop) {
+    *error = "--drop-prob goes with --method qdrop";
+    return false;
+  }
+  if (a.has("granularity") && !calib::recon::parse_granularity(a.get("granularity"), &r->granularity, error)) {
+    *error = "--granularity: " + *error;
+    return false;
+  }
+  return true;
 }
 
 // Options into QuantizeOptions; false with a message for a bad value.
@@ -83,12 +145,15 @@ bool build_options(const ParsedArgs& a, calib::QuantizeOptions* q, std::string* 
     q->abits = static_cast<int>(v);
   }
   *method_name = a.get("method", "minmax");
-  if (*method_name == "adaround" || *method_name == "brecq" || *method_name == "qdrop") {
-    *error = "--method " + *method_name + " is not available yet (it arrives with block reconstruction); "
-             "use minmax, ema, percentile, kl or mse";
+  const bool recon = *method_name == "adaround" || *method_name == "brecq" || *method_name == "qdrop";
+  if (recon) {
+    q->activation_method = calib::RangeMethod::mse;  // the start of the learned steps
+    if (!build_recon_options(a, *method_name, &q->reconstruction.emplace(), error)) return false;
+  } else if (a.has("iters") || a.has("lr") || a.has("lr-scale") || a.has("lambda") || a.has("granularity") ||
+             a.has("drop-prob")) {
+    *error = "--iters, --lr, --lr-scale, --lambda, --granularity and --drop-prob go with --method adaround|brecq|qdrop";
     return false;
-  }
-  if (!calib::parse_range_method(*method_name, &q->activation_method, error)) {
+  } else if (!calib::parse_range_method(*method_name, &q->activation_method, error)) {
     *error = "--method: " + *error;
     return false;
   }
@@ -192,6 +257,16 @@ int run_quantize(int argc, char** argv) {
 
   Progress progress(args.has("quiet"));
   q.progress = [&](const std::string& stage, size_t done, size_t total) { progress.update(stage, done, total); };
+  if (q.reconstruction) {
+    const int iters = q.reconstruction->recon.iters;
+    q.reconstruction->recon.progress_every = std::max(1, iters / 20);
+    q.reconstruction->progress = [&, iters](size_t unit, size_t units, const std::string& name, int iter, double loss) {
+      char label[160], detail[64];
+      std::snprintf(label, sizeof label, "%s unit %zu/%zu %s", method.c_str(), unit + 1, units, name.c_str());
+      std::snprintf(detail, sizeof detail, "loss %.4g", loss);
+      progress.update(label, static_cast<size_t>(iter), static_cast<size_t>(std::max(iters, 1)), detail);
+    };
+  }
   const auto t0 = std::chrono::steady_clock::now();
   calib::QuantizeResult result;
   const bool ok = calib::quantize_graph(model->logical_graph(), *source, q, &result, &err);
@@ -199,6 +274,10 @@ int run_quantize(int argc, char** argv) {
   if (!ok) return err.rfind(args.get("calib"), 0) == 0 ? fail_file(err, args.get("calib")) : fail(err, model_path);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+  for (const calib::recon::UnitReport& u : result.units) {
+    if (!args.has("quiet"))
+      std::printf("  unit %-32s %zu layers  loss %.4g -> %.4g\n", u.name.c_str(), u.layers, u.nearest_loss, u.final_loss);
+  }
   if (dry_run) {
     print_plan(result);
     std::printf("calibrated on %zu samples in %.1f s; --dry-run: nothing written\n",

@@ -12,7 +12,8 @@ class Progress {
  public:
   explicit Progress(bool quiet = false);
   ~Progress();
-  void update(const std::string& stage, size_t done, size_t total);
+  // `detail` (a loss, say) is shown after the bar and is not part of the stage's identity.
+  void update(const std::string& stage, size_t done, size_t total, const std::string& detail = "");
   void finish();  // ends a bar line, if one is drawn
 
  private:

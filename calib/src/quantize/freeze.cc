@@ -61,8 +61,9 @@ bool is_activation(const Graph& g, int v) {
 
 class Freezer {
  public:
-  Freezer(const Graph& l, const Plan& p, const ObservedRanges& r, const QuantizeOptions& o)
-      : L(l), P(p), R(r), O(o), qv(l.values.size(), -1), fv(l.values.size(), -1), is_output(l.values.size(), 0) {}
+  Freezer(const Graph& l, const Plan& p, const ObservedRanges& r, const QuantizeOptions& o,
+          const recon::GraphReconResult* learned)
+      : L(l), P(p), R(r), O(o), learned_(learned), qv(l.values.size(), -1), fv(l.values.size(), -1), is_output(l.values.size(), 0) {}
 
   bool run(Graph* out, std::string* error) {
     for (int v : L.outputs) is_output[v] = 1;
@@ -348,13 +349,27 @@ class Freezer {
       }
       w = wnk.data();
     }
-    WeightQuantOptions wo = O.weights;
-    wo.bits = np.wbits;
     std::vector<QuantParams> wp;
-    std::string e;
-    if (!choose_weight_params_per_channel(w, channels, per, wo, &wp, &e)) return fail("weights: " + e);
     std::vector<int8_t> codes(channels * per);
-    quantize_weights(w, channels, per, wp, codes.data());
+    if (learned_ && learned_->weight_codes.count(n.name)) {  // reconstruction's codes and scales
+      const std::vector<int8_t>& lc = learned_->weight_codes.at(n.name);
+      auto lp = learned_->weight_params.find(n.name);
+      if (lc.size() != codes.size() || lp == learned_->weight_params.end() || lp->second.size() != channels) {
+        return fail("reconstructed weights do not match the layer's shape");
+      }
+      const int32_t lo = -(1 << (np.wbits - 1)), hi = (1 << (np.wbits - 1)) - 1;
+      for (int8_t c : lc) {
+        if (c < lo || c > hi) return fail("reconstructed weight code outside " + std::to_string(np.wbits) + " bits");
+      }
+      codes = lc;
+      wp = lp->second;
+    } else {
+      WeightQuantOptions wo = O.weights;
+      wo.bits = np.wbits;
+      std::string e;
+      if (!choose_weight_params_per_channel(w, channels, per, wo, &wp, &e)) return fail("weights: " + e);
+      quantize_weights(w, channels, per, wp, codes.data());
+    }
     Shape wshape;
     Tensor wq;
     if (conv) {  // OIHW -> OHWI
@@ -428,6 +443,7 @@ class Freezer {
   const Plan& P;
   const ObservedRanges& R;
   const QuantizeOptions& O;
+  const recon::GraphReconResult* learned_;
   Graph q;
   std::set<std::string> names;
   std::vector<int> qv, fv;
@@ -438,12 +454,12 @@ class Freezer {
 }  // namespace
 
 bool freeze_q_graph(const Graph& lowered, const Plan& plan, const ObservedRanges& ranges, const QuantizeOptions& options,
-                    Graph* q, std::string* error) {
+                    Graph* q, std::string* error, const recon::GraphReconResult* learned) {
   if (plan.nodes.size() != lowered.nodes.size() || ranges.params.size() != lowered.values.size()) {
     *error = "freeze: the plan or the ranges do not belong to this graph";
     return false;
   }
-  Freezer f(lowered, plan, ranges, options);
+  Freezer f(lowered, plan, ranges, options, learned);
   return f.run(q, error);
 }
 

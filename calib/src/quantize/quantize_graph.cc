@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 #include "kiln/calib/freeze.h"
@@ -44,6 +46,63 @@ bool attach_blobs(const QuantizeOptions& options, Graph* q, std::string* error) 
   return true;
 }
 
+// Reads up to options.samples samples of the (single) graph input as one NCHW float array.
+bool read_samples(SampleSource& source, const QuantizeOptions& options, std::vector<float>* out, size_t* n,
+                  std::string* error) {
+  if (source.input_names().size() != 1) {
+    *error = "reconstruction needs a model with one input (the data gives " +
+             std::to_string(source.input_names().size()) + ")";
+    return false;
+  }
+  if (!source.rewind(error)) return false;
+  out->clear();
+  *n = 0;
+  const size_t total = std::min(options.samples, source.size());
+  SampleBatch b;
+  while (*n < total) {
+    if (!source.next(std::min<size_t>(64, total - *n), &b, error)) return false;
+    if (b.count == 0) break;
+    out->insert(out->end(), b.inputs[0].data.begin(), b.inputs[0].data.end());
+    *n += b.count;
+  }
+  if (*n == 0) {
+    *error = "no calibration samples";
+    return false;
+  }
+  return true;
+}
+
+// Runs reconstruction on the Float' graph with the plan's bits and moves the learned activation
+// parameters into `ranges` (by value name; the lowered graph keeps Float' names).
+bool reconstruct(const Graph& float_graph, const Graph& lowered, const Plan& plan, SampleSource& source,
+                 const QuantizeOptions& options, ObservedRanges* ranges, recon::GraphReconResult* out,
+                 std::string* error) {
+  recon::GraphReconOptions ro = *options.reconstruction;
+  ro.wbits = options.wbits;
+  ro.abits = options.abits;
+  ro.recon.threads = options.threads;
+  ro.recon.seed = options.seed;
+  for (size_t i = 0; i < lowered.nodes.size(); ++i) {
+    const Node& n = lowered.nodes[i];
+    const NodePlan& np = plan.nodes[i];
+    if ((n.op == "Conv" || n.op == "Gemm") && np.kind != NodeKind::quantized) {
+      *error = "a layer kept float is not supported with reconstruction yet (" + n.label() + ")";
+      return false;
+    }
+    if (np.kind == NodeKind::quantized && np.wbits) ro.layer_wbits[n.name] = np.wbits;
+  }
+  for (size_t v = 0; v < lowered.values.size(); ++v) ro.value_abits[lowered.values[v].name] = plan.value_bits[v];
+  std::vector<float> samples;
+  size_t n = 0;
+  if (!read_samples(source, options, &samples, &n, error)) return false;
+  if (!recon::reconstruct_graph(float_graph, samples, n, ro, out, error)) return false;
+  for (size_t v = 0; v < lowered.values.size(); ++v) {
+    auto it = out->activation_params.find(lowered.values[v].name);
+    if (it != out->activation_params.end() && ranges->params[v]) ranges->params[v] = it->second;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool quantize_graph(const Graph& float_graph, SampleSource& source, const QuantizeOptions& options,
@@ -55,7 +114,14 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
   ObservedRanges ranges;
   if (!observe_activations(lowered, plan, source, options, &ranges, error)) return false;
   QuantizeResult r;
-  if (!freeze_q_graph(lowered, plan, ranges, options, &r.q, error)) return false;
+  recon::GraphReconResult learned;
+  if (options.reconstruction) {
+    if (!reconstruct(float_graph, lowered, plan, source, options, &ranges, &learned, error)) return false;
+    r.units = learned.units;
+  }
+  if (!freeze_q_graph(lowered, plan, ranges, options, &r.q, error, options.reconstruction ? &learned : nullptr)) {
+    return false;
+  }
   if (options.pack_blobs && !attach_blobs(options, &r.q, error)) return false;
   std::string isas;
   for (const std::string& i : options.pack_isas) isas += (isas.empty() ? "" : ",") + i;
@@ -70,6 +136,16 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
   r.settings["quantize.batch"] = std::to_string(options.batch);
   r.settings["quantize.seed"] = std::to_string(options.seed);
   r.settings["quantize.overrides"] = std::to_string(options.overrides.size());
+  if (const auto& rc = options.reconstruction) {
+    r.settings["recon.granularity"] = recon::granularity_name(rc->granularity);
+    r.settings["recon.iters"] = std::to_string(rc->recon.iters);
+    r.settings["recon.batch"] = std::to_string(rc->recon.batch);
+    r.settings["recon.lr"] = std::to_string(rc->recon.lr_adaround);
+    r.settings["recon.lr_scale"] = std::to_string(rc->recon.lr_scale);
+    r.settings["recon.lambda"] = std::to_string(rc->recon.lambda);
+    r.settings["recon.drop_prob"] = std::to_string(rc->recon.drop_prob);
+    r.settings["recon.qdrop"] = rc->qdrop ? "true" : "false";
+  }
   if (options.activation_method == RangeMethod::percentile) {
     r.settings["quantize.percentile"] = std::to_string(options.observer.percentile);
   }

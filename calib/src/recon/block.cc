@@ -142,7 +142,7 @@ std::string Block::enable_quantization(const BlockQuantOptions& o, const std::ve
     const size_t channels = s.kind == LayerKind::conv ? s.conv.out_c : s.gemm_out;
     const size_t per = s.weight.size() / channels;
     WeightQuantOptions wo;
-    wo.bits = o.wbits;
+    wo.bits = s.wbits ? s.wbits : o.wbits;
     std::vector<QuantParams> params;
     if (!choose_weight_params_per_channel(s.weight.data(), channels, per, wo, &params, &err))
       return err + " (layer '" + s.name + "')";
@@ -168,7 +168,7 @@ std::string Block::enable_quantization(const BlockQuantOptions& o, const std::ve
     if (l + 1 == nl && !o.quantize_output) continue;
     ActivationObserverOptions ao;
     ao.method = RangeMethod::mse;
-    ao.bits = o.abits;
+    ao.bits = s.abits ? s.abits : o.abits;
     ao.activation = fused_of(s);
     ActivationObserver obs(ao);
     obs.observe(val_[v].data(), n * dims_[v].elements());

@@ -47,6 +47,11 @@ std::string run_all(Block& b, const std::vector<const std::vector<float>*>& inpu
   return "";
 }
 
+int bits_of(const std::map<std::string, int>& m, const std::string& name, int fallback) {
+  auto it = m.find(name);
+  return it == m.end() ? fallback : it->second;
+}
+
 }  // namespace
 
 bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t n, const GraphReconOptions& o,
@@ -67,7 +72,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
   if (o.quantize_activations) {
     ActivationObserverOptions ao;
     ao.method = RangeMethod::mse;
-    ao.bits = o.abits;
+    ao.bits = bits_of(o.value_abits, g.values[in_id].name, o.abits);
     ActivationObserver obs(ao);
     obs.observe(fvals[in_id].data(), fvals[in_id].size());
     QuantParams p;
@@ -87,6 +92,11 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     Block b;
     std::vector<int> gv;
     if (!build_block(g, u, &b, error, &gv)) return false;
+    for (size_t l = 0; l < b.layers().size(); ++l) {
+      LayerSpec& s = b.mutable_layers()[l];
+      s.wbits = bits_of(o.layer_wbits, s.name, o.wbits);
+      s.abits = bits_of(o.value_abits, g.values[gv[b.num_inputs() + l]].name, o.abits);
+    }
     std::vector<const std::vector<float>*> fin, qin;
     for (int v : u.inputs) {
       if (!fvals.count(v) || !qvals.count(v)) {

@@ -316,7 +316,11 @@ std::string qgemm_pack(const Node& n, const Graph& g, const kn::GemmConfig& cfg,
 
 std::map<std::string, std::string> qgemm_blob_config(const Node& n, const kn::GemmConfig& cfg, size_t nn, size_t k,
                                                      int32_t zp) {
-  return {{"gemm", cfg.gemm_name},
+  // The packed bytes depend on the layout (nr, kr, k alignment: layout_version) and not on the
+  // micro-kernel's row count, so a blob stays valid when a kernel is retuned to another mr.
+  return {{"layout_version", std::to_string(cfg.layout_version)},
+          {"nr", std::to_string(cfg.nr)},
+          {"kr", std::to_string(cfg.kr)},
           {"wbits", std::to_string(kernel_wbits(n))},
           {"n", std::to_string(nn)},
           {"k", std::to_string(k)},

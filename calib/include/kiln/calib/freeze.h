@@ -26,7 +26,9 @@ kiln::QuantParams value_params(const QuantParams& p, int bits);
 // Back: the activation parameters carried by a u8 value of a Q graph.
 QuantParams activation_params(const kiln::QuantParams& p);
 
+// `learned` (optional): reconstruction's weight codes and scales, by node name, used instead of the
+// nearest-rounded MSE weights (activation parameters come in through `ranges`).
 bool freeze_q_graph(const Graph& lowered, const Plan& plan, const ObservedRanges& ranges, const QuantizeOptions& options,
-                    Graph* q, std::string* error);
+                    Graph* q, std::string* error, const recon::GraphReconResult* learned = nullptr);
 
 }  // namespace kiln::calib

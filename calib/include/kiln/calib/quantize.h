@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kiln/calib/activation_observer.h"
 #include "kiln/calib/data/sample_source.h"
+#include "kiln/calib/recon/recon_graph.h"
 #include "kiln/calib/weight_quant.h"
 #include "kiln/runtime/graph.h"
 
@@ -40,6 +42,11 @@ struct QuantizeOptions {
   std::map<std::string, LayerOverride> overrides;
   std::vector<std::string> pack_isas;              // ISAs to pack kernel blobs for; empty: the host's
   bool pack_blobs = true;                          // false: no blobs (the runtime packs at load)
+  // Reconstruction (AdaRound: layer units, BRECQ: block units, QDrop: BRECQ with dropped activation
+  // quantization) after observation. Unset: MSE weight scales with nearest rounding. Its bits are
+  // taken from the plan (wbits/abits above, first/last layers, overrides); the learned weight codes
+  // and activation parameters replace the observed ones in freeze.
+  std::optional<recon::GraphReconOptions> reconstruction;
   // Progress: (stage, done, total), stage "observe", "weights", "freeze", ...
   std::function<void(const std::string& stage, size_t done, size_t total)> progress;
 };
@@ -54,6 +61,7 @@ struct PlannedLayer {
 
 struct QuantizeResult {
   Graph q;                              // the Q graph (logical; weights, biases, multipliers, blobs)
+  std::vector<recon::UnitReport> units;  // with reconstruction: per unit, the loss before and after
   std::vector<PlannedLayer> layers;
   std::map<std::string, std::string> settings;  // recorded in the .kiln metadata
 };

@@ -40,6 +40,8 @@ struct LayerSpec {
   std::vector<float> bias;    // empty: none
   ActKind act = ActKind::none;
   float act_lo = 0.0f, act_hi = 6.0f;  // clip
+  int wbits = 0;  // weighted layers: 0 = BlockQuantOptions::wbits (the plan's per-layer bits)
+  int abits = 0;  // the layer's output quantizer: 0 = BlockQuantOptions::abits
 };
 
 struct Dims {

@@ -24,6 +24,10 @@ struct GraphReconOptions {
   Granularity granularity = Granularity::block;
   int wbits = 4;
   int abits = 8;
+  // Per-layer / per-value bits that differ from wbits / abits (a quantization plan's first / last
+  // layers at 8 bits, overrides): Conv / Gemm node name -> weight bits, value name -> activation bits.
+  std::map<std::string, int> layer_wbits;
+  std::map<std::string, int> value_abits;
   bool quantize_activations = true;
   ReconOptions recon;     // per-unit settings (iters, batch, lr, lambda, drop_prob, seed, threads)
   bool qdrop = false;     // also mix block inputs between the quantized and float networks (drop_prob)
