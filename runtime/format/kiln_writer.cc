@@ -92,29 +92,40 @@ bool check_graph(const Graph& g, const NodeBlobs* blobs, std::string* error) {
 Offset<flatbuffers::Vector<Offset<fb::KeyValue>>> key_values(FlatBufferBuilder& b,
                                                               const std::map<std::string, std::string>& m) {
   std::vector<Offset<fb::KeyValue>> kv;
-  for (const auto& [k, v] : m) kv.push_back(fb::CreateKeyValue(b, b.CreateString(k), b.CreateString(v)));
+  for (const auto& [k, v] : m) {
+    const auto key = b.CreateString(k);
+    const auto val = b.CreateString(v);
+    kv.push_back(fb::CreateKeyValue(b, key, val));
+  }
   return b.CreateVector(kv);
 }
 
 Offset<fb::Metadata> metadata(FlatBufferBuilder& b, const KilnMetadata& m) {
   const std::string version = m.kiln_version.empty() ? std::string(KILN_VERSION_STRING) : m.kiln_version;
-  return fb::CreateMetadata(b, b.CreateString(version), b.CreateVector(m.source_model_sha256),
-                            b.CreateString(m.source_model_name), b.CreateString(m.calibration_method),
-                            key_values(b, m.calibration_settings), m.weight_bits, m.activation_bits,
-                            key_values(b, m.preprocessing), key_values(b, m.extra));
+  const auto ver = b.CreateString(version);
+  const auto sha = b.CreateVector(m.source_model_sha256);
+  const auto src = b.CreateString(m.source_model_name);
+  const auto method = b.CreateString(m.calibration_method);
+  const auto settings = key_values(b, m.calibration_settings);
+  const auto pre = key_values(b, m.preprocessing);
+  const auto extra = key_values(b, m.extra);
+  return fb::CreateMetadata(b, ver, sha, src, method, settings, m.weight_bits, m.activation_bits, pre, extra);
 }
 
 Offset<fb::Value> value(FlatBufferBuilder& b, const Value& v, const fb::DataRef* data) {
   const Tensor* c = v.constant ? &*v.constant : nullptr;
   Offset<fb::QuantParams> quant = 0;
   if (!v.quant.empty()) {
-    quant = fb::CreateQuantParams(b, b.CreateVector(v.quant.scales), b.CreateVector(v.quant.zero_points),
-                                  v.quant.axis, v.quant.bits);
+    const auto scales = b.CreateVector(v.quant.scales);
+    const auto zps = b.CreateVector(v.quant.zero_points);
+    quant = fb::CreateQuantParams(b, scales, zps, v.quant.axis, v.quant.bits);
   }
   // A constant's own dtype and shape are what its bytes mean, so they are what gets written.
   const Shape& shape = c ? c->shape() : v.shape;
   const DType dtype = c ? c->dtype() : v.dtype;
-  return fb::CreateValue(b, b.CreateString(v.name), static_cast<fb::DType>(dtype), b.CreateVector(shape),
+  const auto name = b.CreateString(v.name);
+  const auto dims = b.CreateVector(shape);
+  return fb::CreateValue(b, name, static_cast<fb::DType>(dtype), dims,
                          c ? true : v.shape_known, static_cast<fb::Layout>(v.layout), quant, c ? data : nullptr,
                          static_cast<fb::Layout>(c ? c->layout() : Layout::plain));
 }
@@ -133,8 +144,10 @@ Offset<fb::Attribute> attribute(FlatBufferBuilder& b, const std::string& name, c
 }
 
 Offset<fb::KernelBlob> blob(FlatBufferBuilder& b, const KernelBlob& k, const fb::DataRef& data) {
-  return fb::CreateKernelBlob(b, b.CreateString(k.kind), b.CreateString(k.isa), k.mr, k.nr, k.kr, k.sr,
-                              key_values(b, k.config), &data);
+  const auto kind = b.CreateString(k.kind);
+  const auto isa = b.CreateString(k.isa);
+  const auto config = key_values(b, k.config);
+  return fb::CreateKernelBlob(b, kind, isa, k.mr, k.nr, k.kr, k.sr, config, &data);
 }
 
 Offset<fb::Node> node(FlatBufferBuilder& b, const Node& n, const std::vector<KernelBlob>* blobs,
@@ -145,8 +158,13 @@ Offset<fb::Node> node(FlatBufferBuilder& b, const Node& n, const std::vector<Ker
   if (blobs) {
     for (size_t i = 0; i < blobs->size(); ++i) bl.push_back(blob(b, (*blobs)[i], (*refs)[i]));
   }
-  return fb::CreateNode(b, b.CreateString(n.name), b.CreateString(n.op), b.CreateVector(n.inputs),
-                        b.CreateVector(n.outputs), b.CreateVector(attrs), b.CreateVector(bl));
+  const auto name = b.CreateString(n.name);
+  const auto op = b.CreateString(n.op);
+  const auto ins = b.CreateVector(n.inputs);
+  const auto outs = b.CreateVector(n.outputs);
+  const auto at = b.CreateVector(attrs);
+  const auto bv = b.CreateVector(bl);
+  return fb::CreateNode(b, name, op, ins, outs, at, bv);
 }
 
 void build(FlatBufferBuilder& b, const Graph& g, const KilnMetadata& m, const NodeBlobs* blobs,
@@ -160,9 +178,14 @@ void build(FlatBufferBuilder& b, const Graph& g, const KilnMetadata& m, const No
     const bool has = blobs && i < blobs->size();
     nodes.push_back(node(b, g.nodes[i], has ? &(*blobs)[i] : nullptr, has ? &plan.blobs[i] : nullptr));
   }
-  const auto root = fb::CreateModel(b, kKilnFormatMajor, kKilnFormatMinor, meta, b.CreateVector(values),
-                                    b.CreateVector(nodes), b.CreateVector(g.inputs), b.CreateVector(g.outputs),
-                                    data_offset, plan.size);
+  // Every child is built in a statement of its own: the evaluation order of function arguments is
+  // unspecified (gcc and clang differ), and the bytes of a .kiln must not depend on the compiler.
+  const auto vals = b.CreateVector(values);
+  const auto nds = b.CreateVector(nodes);
+  const auto ins = b.CreateVector(g.inputs);
+  const auto outs = b.CreateVector(g.outputs);
+  const auto root = fb::CreateModel(b, kKilnFormatMajor, kKilnFormatMinor, meta, vals, nds, ins, outs, data_offset,
+                                    plan.size);
   fb::FinishModelBuffer(b, root);
 }
 
