@@ -8,7 +8,9 @@ endforeach()
 # Accuracy on real data (Fashion-MNIST): native builds only; under the sanitizers the three tests
 # above cover the same code paths and this one would only be slow.
 if(NOT KILN_SANITIZE)
-  add_test(NAME kiln_cli_fmnist
-           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tools/cli_fmnist_test.sh $<TARGET_FILE:kiln> ${PROJECT_SOURCE_DIR})
-  set_tests_properties(kiln_cli_fmnist PROPERTIES LABELS host)
+  foreach(t fmnist recon)
+    add_test(NAME kiln_cli_${t}
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tools/cli_${t}_test.sh $<TARGET_FILE:kiln> ${PROJECT_SOURCE_DIR})
+    set_tests_properties(kiln_cli_${t} PROPERTIES LABELS host)
+  endforeach()
 endif()

@@ -39,7 +39,7 @@ expect_error "reconstruction option without a reconstruction method" "go with --
 expect_error "bad --granularity" "granularity" q --calib "$tmp/good" --method brecq --granularity cell
 expect_error "--drop-prob without qdrop" "drop-prob" q --calib "$tmp/good" --method brecq --drop-prob 0.3
 expect_error "bad --lr" "lr" q --calib "$tmp/good" --method brecq --lr -1
-expect_error "bad --wbits" "wbits" q --calib "$tmp/good" --wbits 3
+expect_error "bad --wbits" "wbits" q --calib "$tmp/good" --wbits 9
 expect_error "unknown option" "unknown option" q --calib "$tmp/good" --frobnicate
 echo "{\"wbits\": 4, \"nonsense\": 1}" >"$tmp/bad.json"
 expect_error "unknown config key" "nonsense" q --calib "$tmp/good" --config "$tmp/bad.json"

@@ -27,8 +27,9 @@ const char kUsage[] =
     "  --calib PATH            calibration samples (unlabelled)\n"
     "  --calib-format F        images|idx|npy|auto (default auto)\n"
     "  --samples N             calibration samples to use (default 512)\n"
-    "  --wbits 8|4|2           weight bits (default 8; per channel, symmetric)\n"
-    "  --abits 8|4             activation bits (default 8; per tensor, asymmetric)\n"
+    "  --wbits B               weight bits 2..8 (default 8; per channel, symmetric; 2..4-bit codes run\n"
+    "                          on the int4 kernels, 5..8-bit on the int8 ones)\n"
+    "  --abits B               activation bits 2..8 (default 8; per tensor, asymmetric, uint8 codes)\n"
     "  --method M              activation ranges minmax|ema|percentile|kl|mse (default minmax), or\n"
     "                          reconstruction: adaround (layer by layer), brecq (block by block),\n"
     "                          qdrop (brecq with activation quantization dropped); these learn the\n"
@@ -44,14 +45,14 @@ const char kUsage[] =
     "  --batch B               calibration batch size (default 32)\n"
     "reconstruction (adaround|brecq|qdrop):\n"
     "  --iters N               iterations per unit (default 2000)\n"
-    "  --lr X                  Adam step of the rounding variables (default 0.003)\n"
+    "  --lr X                  Adam step of the rounding variables (default 0.01)\n"
     "  --lr-scale X            Adam step of the activation step sizes (default 4e-5; 0 keeps them)\n"
     "  --lambda X              rounding regulariser weight (default 0.01)\n"
     "  --granularity G         layer|block|stage|net (default: layer for adaround, block otherwise)\n"
     "  --drop-prob P           qdrop: probability of dropping an activation's quantization (default 0.5)\n"
     "  --pack ISA[,ISA..]      pack kernel blobs for these ISAs (default: this machine's); none: no\n"
     "                          blobs (the runtime packs at load)\n"
-    "  --dry-run               calibrate and print the plan; write nothing\n"
+    "  --dry-run               calibrate and print the plan (and the reconstruction units); write nothing\n"
     "  --quiet                 no progress output\n"
     "  -o, --output OUT.kiln   the quantized model\n\n"
     "examples:\n"
@@ -97,7 +98,7 @@ bool build_recon_options(const ParsedArgs& a, const std::string& method, calib::
   r->qdrop = method == "qdrop";
   r->recon.iters = 2000;
   r->recon.batch = 32;
-  r->recon.lr_adaround = 3e-3f;
+  r->recon.lr_adaround = 1e-2f;
   r->recon.drop_prob = r->qdrop ? 0.5f : 0.0f;
   long long v = 0;
   if (a.has("iters")) {
@@ -130,18 +131,10 @@ bool build_options(const ParsedArgs& a, calib::QuantizeOptions* q, std::string* 
   long long v = 0;
   if (a.has("wbits")) {
     if (!parse_int_option("wbits", a.get("wbits"), 2, 8, &v, error)) return false;
-    if (v != 8 && v != 4 && v != 2) {
-      *error = "--wbits: 8, 4 or 2";
-      return false;
-    }
     q->wbits = static_cast<int>(v);
   }
   if (a.has("abits")) {
     if (!parse_int_option("abits", a.get("abits"), 2, 8, &v, error)) return false;
-    if (v != 8 && v != 4) {
-      *error = "--abits: 8 or 4";
-      return false;
-    }
     q->abits = static_cast<int>(v);
   }
   *method_name = a.get("method", "minmax");
@@ -255,6 +248,16 @@ int run_quantize(int argc, char** argv) {
   std::unique_ptr<calib::SampleSource> source;
   if (!open_model_source(args.get("calib"), so, *model, &source, &err)) return fail_file(err, args.get("calib"));
 
+  if (dry_run && q.reconstruction) {  // the units reconstruction would train, without training them
+    std::vector<calib::recon::ReconUnit> units;
+    if (!calib::recon::list_units(model->logical_graph(), q.reconstruction->granularity, &units, &err)) {
+      return fail(err, model_path);
+    }
+    std::printf("reconstruction units (%s, %s granularity): %zu\n%s", method.c_str(),
+                calib::recon::granularity_name(q.reconstruction->granularity), units.size(),
+                calib::recon::describe_units(model->logical_graph(), units).c_str());
+    q.reconstruction.reset();
+  }
   Progress progress(args.has("quiet"));
   q.progress = [&](const std::string& stage, size_t done, size_t total) { progress.update(stage, done, total); };
   if (q.reconstruction) {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,8 @@ const char kUsage[] =
     "usage: kiln run MODEL --input FILE [--input NAME=FILE ...] [options]\n\n"
     "Runs MODEL (.onnx or .kiln) once and prints each output (top-K for class scores).\n"
     "Inputs are images (png, jpg, bmp, pgm; preprocessed like torchvision: pixel/255, minus mean,\n"
-    "divided by std) or .npy tensors used as they are. Without NAME=, inputs are taken in order.\n\n"
+    "divided by std) or .npy tensors used as they are. Without NAME=, inputs are taken in order.\n"
+    "A .kiln written by `kiln quantize` brings its recorded preprocessing; options given here win.\n\n"
     "options:\n"
     "  --mean M[,M,M]        per-channel mean (after /255), default 0\n"
     "  --std S[,S,S]         per-channel std, default 1\n"
@@ -66,6 +68,7 @@ int run_run(int argc, char** argv) {
   calib::ImagePreprocess pre;
   int topk = 5, threads = 1, repeat = 0;
   bool json = false, dump = false, size_given = false;
+  std::set<std::string> given;  // preprocessing options on the command line (they beat the recorded ones)
   std::string err;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -82,15 +85,19 @@ int run_run(int argc, char** argv) {
       if (!value(&v)) return fail("--input needs a value", "kiln run");
       inputs.push_back(v);
     } else if (a == "--mean" || a == "--std") {
+      given.insert(a.substr(2));
       if (!value(&v) || !calib::parse_float_list(v, a == "--mean" ? &pre.mean : &pre.std, &err)) {
         return fail(a + ": " + (err.empty() ? "needs a value" : err), "kiln run");
       }
     } else if (a == "--size") {
       if (!value(&v) || !calib::parse_size(v, &pre.height, &pre.width, &err)) return fail("--size: " + err, "kiln run");
       size_given = true;
+      given.insert("size");
     } else if (a == "--layout") {
+      given.insert("layout");
       if (!value(&v) || !calib::parse_layout(v, &pre.layout, &err)) return fail("--layout: " + err, "kiln run");
     } else if (a == "--gray") {
+      given.insert("gray");
       pre.gray = true;
     } else if (a == "--topk") {
       if (!value(&v) || (topk = std::atoi(v.c_str())) < 1) return fail("--topk needs a positive number", "kiln run");
@@ -119,6 +126,26 @@ int run_run(int argc, char** argv) {
   LoadedModel loaded;
   if (!load_model_file(model_path, &loaded, &err)) return fail(err, model_path);
   const std::shared_ptr<const Model> model = loaded.model;
+  if (loaded.is_kiln) {  // the preprocessing `kiln quantize` recorded, where the command line gives none
+    for (const auto& [key, val] : loaded.file.metadata.preprocessing) {
+      if (val.empty() || given.count(key)) continue;
+      bool ok = true;
+      if (key == "mean" || key == "std") {
+        std::vector<float>* dst = key == "mean" ? &pre.mean : &pre.std;
+        dst->clear();
+        ok = calib::parse_float_list(val, dst, &err);
+      } else if (key == "size") {
+        ok = calib::parse_size(val, &pre.height, &pre.width, &err);
+        size_given = size_given || ok;
+      } else if (key == "layout") {
+        ok = calib::parse_layout(val, &pre.layout, &err);
+      } else if (key == "gray") {
+        pre.gray = val == "1" || val == "true";
+      }
+      if (!ok) return fail("the model's recorded preprocessing '" + key + "' is invalid: " + err, model_path);
+    }
+    if (!pre.validate(&err)) return fail(err, model_path);
+  }
   if (dump) std::printf("%s", dump_graph(model->logical_graph()).c_str());
   if (!save_kiln_path.empty()) {
     KilnMetadata meta = loaded.is_kiln ? loaded.file.metadata : KilnMetadata();

@@ -137,20 +137,34 @@ void AdaRoundQuantizer::nearest_weights(float* out) const {
 
 // ---- LSQ ----
 
+namespace {
+
+// Round half to even of a float already clamped to a code range (|u| <= 2^22): adding and removing
+// 1.5 * 2^23 rounds in the FPU's default mode, exactly like std::nearbyint, and unlike the libm call
+// it vectorises. -ffp-contract=off and no -ffast-math keep the compiler from folding it away.
+inline float round_clamped(float u) {
+  constexpr float kMagic = 12582912.0f;
+  return (u + kMagic) - kMagic;
+}
+
+}  // namespace
+
 void LsqQuantizer::forward(const float* x, float* y, size_t count, float drop_prob, uint64_t seed,
                            uint64_t step) const {
   const float s = p_.scale;
   const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
+  // Branch-free body (NaN -> 0, clamp, round): the compiler vectorises it.
   for (size_t i = 0; i < count; ++i) {
-    if (drop_prob > 0.0f && qdrop_keeps_float(seed, step, i, drop_prob)) {
-      y[i] = x[i];
-      continue;
-    }
     float u = x[i] / s;
-    if (std::isnan(u)) u = 0.0f;
+    u = u == u ? u : 0.0f;
     u = u < lo ? lo : u;
     u = u > hi ? hi : u;
-    y[i] = std::nearbyint(u) * s;  // s * (code - z), code - z = round(clamped u)
+    y[i] = round_clamped(u) * s;  // s * (code - z), code - z = round(clamped u)
+  }
+  if (drop_prob > 0.0f) {
+    for (size_t i = 0; i < count; ++i) {
+      if (qdrop_keeps_float(seed, step, i, drop_prob)) y[i] = x[i];
+    }
   }
 }
 
@@ -158,24 +172,43 @@ void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t c
                             double* grad_scale, float drop_prob, uint64_t seed, uint64_t step) const {
   const float s = p_.scale;
   const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
+  // Per element: the straight-through input gradient and the element's share of the step's gradient
+  // (lo or hi where clamped, round(u) - u inside), computed branch-free so that it vectorises; the
+  // shares are then summed in double, in index order.
+  constexpr size_t kChunk = 1024;
+  float share[kChunk];
   double gs = 0.0;
-  for (size_t i = 0; i < count; ++i) {
-    const float g = dy[i];
-    if (drop_prob > 0.0f && qdrop_keeps_float(seed, step, i, drop_prob)) {
-      dx[i] = g;
-      continue;
+  for (size_t c0 = 0; c0 < count; c0 += kChunk) {
+    const size_t nc = std::min(kChunk, count - c0);
+    const float* xc = x + c0;
+    const float* gc = dy + c0;
+    float* dc = dx + c0;
+    for (size_t i = 0; i < nc; ++i) {
+      const float u = xc[i] / s;
+      const float g = gc[i];
+      float c = u < lo ? lo : u;  // lo or hi where clamped
+      c = c > hi ? hi : c;
+      const float d = round_clamped(c) - c;  // computed for every element: no branch to convert
+      float m = u > lo ? 1.0f : 0.0f;
+      m = u < hi ? m : 0.0f;
+      share[i] = g * (m * d + (1.0f - m) * c);
+      dc[i] = m * g;
     }
-    const float u = x[i] / s;
-    if (u <= lo) {
-      gs += static_cast<double>(g) * lo;
-      dx[i] = 0.0f;
-    } else if (u >= hi) {
-      gs += static_cast<double>(g) * hi;
-      dx[i] = 0.0f;
-    } else {
-      gs += static_cast<double>(g) * (std::nearbyint(u) - u);
-      dx[i] = g;
+    if (drop_prob > 0.0f) {
+      for (size_t i = 0; i < nc; ++i) {
+        if (qdrop_keeps_float(seed, step, c0 + i, drop_prob)) {
+          share[i] = 0.0f;
+          dc[i] = gc[i];
+        }
+      }
     }
+    double part[4] = {0.0, 0.0, 0.0, 0.0};  // four chains, always in the same order
+    size_t i = 0;
+    for (; i + 4 <= nc; i += 4) {
+      for (size_t j = 0; j < 4; ++j) part[j] += static_cast<double>(share[i + j]);
+    }
+    for (; i < nc; ++i) part[0] += static_cast<double>(share[i]);
+    gs += (part[0] + part[1]) + (part[2] + part[3]);
   }
   const double n = static_cast<double>(elements_per_sample ? elements_per_sample : 1);
   const double qmax = static_cast<double>(std::max(1, p_.qmax));

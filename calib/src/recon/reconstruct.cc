@@ -51,6 +51,18 @@ void gather(const ReconData& d, const Block& block, const std::vector<size_t>& i
   }
 }
 
+// Sum in double over four interleaved chains, always in the same order (deterministic, and not
+// one long dependency chain).
+double sum_in_order(const float* x, size_t n) {
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (size_t j = 0; j < 4; ++j) part[j] += static_cast<double>(x[i + j]);
+  }
+  for (; i < n; ++i) part[0] += static_cast<double>(x[i]);
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 std::string check_data(const Block& block, const ReconData& d) {
   if (d.samples == 0) return "reconstruction without samples";
   if (d.inputs.size() != block.num_inputs()) return "reconstruction data: wrong number of block inputs";
@@ -83,23 +95,6 @@ uint16_t float_to_half(float f) {
   // normal: rebias exponent, round mantissa 23 -> 10 bits to nearest even
   const uint32_t rounded = mag + 0xfffu + ((mag >> 13) & 1u);
   return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = (static_cast<uint32_t>(h) & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
-  float out;
-  if (exp == 0) {
-    out = static_cast<float>(man) * (1.0f / 16777216.0f);
-    uint32_t x;
-    std::memcpy(&x, &out, 4);
-    x |= sign;
-    std::memcpy(&out, &x, 4);
-    return out;
-  }
-  const uint32_t x = exp == 31 ? sign | 0x7f800000u | (man << 13) : sign | ((exp + 112u) << 23) | (man << 13);
-  std::memcpy(&out, &x, 4);
-  return out;
 }
 
 std::string evaluate_loss(Block& block, const ReconData& data, size_t batch, double* loss) {
@@ -150,7 +145,7 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   std::mt19937_64 rng(o.seed);
   std::vector<size_t> idx(batch);
   std::vector<std::vector<float>> bufs;
-  std::vector<float> dout;
+  std::vector<float> dout, tgt, wgt, sq;
   const size_t oe = block.output_dims().elements();
   const int warm = static_cast<int>(o.warmup * static_cast<float>(o.iters));
   for (int t = 0; t < o.iters; ++t) {
@@ -162,16 +157,26 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
     if (!(err = block.forward(in, batch)).empty()) return err;
     const float* y = block.output();
     dout.resize(batch * oe);
+    tgt.resize(oe);
+    wgt.assign(oe, 1.0f);
+    sq.resize(oe);
     double loss = 0.0;
     const float inv_b = 1.0f / static_cast<float>(batch);
     for (size_t r = 0; r < batch; ++r) {
-      for (size_t k = 0; k < oe; ++k) {
-        const size_t src = idx[r] * oe + k, dst = r * oe + k;
-        const float dlt = y[dst] - half_to_float(data.targets[src]);
-        const float w = data.fisher.empty() ? 1.0f : half_to_float(data.fisher[src]);
-        loss += static_cast<double>(w) * dlt * dlt;
-        dout[dst] = 2.0f * w * dlt * inv_b;
+      const uint16_t* t16 = data.targets.data() + idx[r] * oe;
+      for (size_t k = 0; k < oe; ++k) tgt[k] = half_to_float(t16[k]);
+      if (!data.fisher.empty()) {
+        const uint16_t* f16 = data.fisher.data() + idx[r] * oe;
+        for (size_t k = 0; k < oe; ++k) wgt[k] = half_to_float(f16[k]);
       }
+      const float* yr = y + r * oe;
+      float* dr = dout.data() + r * oe;
+      for (size_t k = 0; k < oe; ++k) {  // vectorised: no reduction in here
+        const float dlt = yr[k] - tgt[k];
+        sq[k] = wgt[k] * dlt * dlt;
+        dr[k] = 2.0f * wgt[k] * dlt * inv_b;
+      }
+      loss += sum_in_order(sq.data(), oe);
     }
     loss /= static_cast<double>(batch);
     block.zero_grads();

@@ -187,13 +187,43 @@ const char* granularity_name(Granularity g) {
 bool list_units(const Graph& g, Granularity granularity, std::vector<ReconUnit>* out, std::string* error) {
   out->clear();
   if (granularity == Granularity::layer) {
+    // One weighted layer per unit. An unweighted node (pool, add, concat) joins the unit before it,
+    // so that the unit's output is what the next layers read; a Flatten / Reshape joins the layer
+    // after it (a Gemm needs to see the flatten to read NHWC data in the graph's NCHW order).
+    std::vector<int> reshapes;
+    ReconUnit cur;
+    std::vector<int> leading;  // unweighted nodes before the first weighted one
+    auto flush = [&] {
+      if (cur.nodes.empty()) return;
+      finish_unit(g, &cur);
+      out->push_back(cur);
+      cur = ReconUnit{};
+    };
     for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
-      if (g.nodes[i].dead || !is_weighted(g.nodes[i])) continue;
-      ReconUnit u;
-      u.nodes = {i};
-      finish_unit(g, &u);
-      out->push_back(u);
+      const Node& n = g.nodes[i];
+      if (n.dead) continue;
+      if (!is_supported(n)) {
+        *error = "reconstruction does not support " + n.label() + " inside a unit";
+        return false;
+      }
+      if (is_weighted(n)) {
+        flush();
+        cur.nodes = leading;
+        leading.clear();
+        cur.nodes.insert(cur.nodes.end(), reshapes.begin(), reshapes.end());
+        reshapes.clear();
+        cur.nodes.push_back(i);
+      } else if (n.op == "Flatten" || n.op == "Reshape") {
+        reshapes.push_back(i);
+      } else {
+        std::vector<int>& into = cur.nodes.empty() ? leading : cur.nodes;
+        into.insert(into.end(), reshapes.begin(), reshapes.end());
+        reshapes.clear();
+        into.push_back(i);
+      }
     }
+    cur.nodes.insert(cur.nodes.end(), reshapes.begin(), reshapes.end());
+    flush();
     return true;
   }
   std::vector<ReconUnit> blocks;

@@ -21,11 +21,12 @@ namespace {
 
 namespace kn = kernels;
 
-int kernel_wbits(const Node& n) { return n.get_int("wbits", 8) == 8 ? 8 : 4; }
+// The kernel container of a weight width: 2..4-bit codes run on the int4 kernels, 5..8-bit on int8.
+int kernel_wbits(const Node& n) { return n.get_int("wbits", 8) > 4 ? 8 : 4; }
 
 std::string check_wbits(const Node& n) {
   const int64_t w = n.get_int("wbits", 8);
-  if (w != 8 && w != 4 && w != 2) return "wbits must be 8, 4 or 2";
+  if (w < 2 || w > 8) return "wbits must be in [2, 8]";
   return "";
 }
 
@@ -75,9 +76,11 @@ std::string linear_constants(const Node& n, const Graph& g, LinearConstants* c, 
   }
   if (!check_codes) return "";
   const int8_t* w = c->w->data<int8_t>();
-  const int lim = n.get_int("wbits", 8) == 8 ? 127 : 8;
+  // Symmetric codes of b bits: [-2^(b-1), 2^(b-1) - 1], except 8 bits: [-127, 127] (never -128).
+  const int64_t bits = n.get_int("wbits", 8);
+  const int lo = bits == 8 ? -127 : -(1 << (bits - 1)), hi = bits == 8 ? 127 : (1 << (bits - 1)) - 1;
   for (size_t i = 0; i < c->w->elements(); ++i) {
-    if (w[i] < -lim || w[i] > (lim == 8 ? 7 : 127)) return "a weight code is out of the range of wbits";
+    if (w[i] < lo || w[i] > hi) return "a weight code is out of the range of wbits";
   }
   return "";
 }

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -21,7 +22,18 @@ namespace kiln::calib::recon {
 
 // IEEE binary16 <-> binary32, round to nearest even (targets are cached in fp16 to bound memory).
 uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
+// Exact, branch-free (selects only) and inline, so that loops over cached targets vectorise.
+inline float half_to_float(uint16_t h) {
+  const uint32_t em = h & 0x7fffu;
+  const float sub = static_cast<float>(static_cast<int32_t>(em)) * (1.0f / 16777216.0f);  // em < 0x400
+  uint32_t sub_bits;
+  std::memcpy(&sub_bits, &sub, 4);
+  const uint32_t norm = em >= 0x7c00u ? 0x7f800000u | ((em & 0x3ffu) << 13) : (em << 13) + 0x38000000u;
+  const uint32_t x = (em < 0x400u ? sub_bits : norm) | ((static_cast<uint32_t>(h) & 0x8000u) << 16);
+  float out;
+  std::memcpy(&out, &x, 4);
+  return out;
+}
 
 struct ReconOptions {
   int iters = 1000;
