@@ -34,4 +34,8 @@ grep -q "$victim" <<<"$line" || fail "first override line is not the victim's: $
 echo "$line" >"$tmp/keep.json"
 "$kiln" quantize "$model" --calib "$tmp/calib" --samples 2 --overrides "$tmp/keep.json" --quiet -o "$tmp/k.kiln" \
   >/dev/null || fail "quantize with analyze's override line $(cat "$tmp/keep.json")"
+# The kept layer runs float in the .kiln, and inspect shows it so (issue 6, acceptance 4).
+row=$("$kiln" inspect "$tmp/k.kiln" | grep -F " $victim " | head -n1)
+grep -qE " Conv +float float " <<<"$row" || fail "the kept layer is not a float Conv in inspect: '$row'"
+"$kiln" inspect "$tmp/w2.kiln" | grep -F " $victim " | grep -q "kiln.QConv" || fail "the victim is not quantized in w2.kiln"
 echo "cli analyze: ok"

@@ -8,19 +8,17 @@ namespace {
 
 float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
-uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
+QDropSampler::QDropSampler(uint64_t seed, uint64_t step, float p) {
+  base_ = mix(seed ^ (step * 0x9e3779b97f4a7c15ull));
+  // u = top24 / 2^24 < p  <=>  top24 < p * 2^24 (exact in float) <=> top24 < ceil(p * 2^24).
+  const double t = std::ceil(static_cast<double>(std::clamp(p, 0.0f, 1.0f) * 16777216.0f));
+  threshold_ = static_cast<uint64_t>(t);
+}
+
 bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p) {
-  if (p <= 0.0f) return false;
-  if (p >= 1.0f) return true;
-  const uint64_t r = mix64(mix64(seed ^ (step * 0x9e3779b97f4a7c15ull)) + index);
-  return static_cast<float>(r >> 40) * (1.0f / 16777216.0f) < p;
+  return QDropSampler(seed, step, p).keeps_float(index);
 }
 
 // ---- AdaRound ----
@@ -162,8 +160,9 @@ void LsqQuantizer::forward(const float* x, float* y, size_t count, float drop_pr
     y[i] = round_clamped(u) * s;  // s * (code - z), code - z = round(clamped u)
   }
   if (drop_prob > 0.0f) {
+    const QDropSampler drop(seed, step, drop_prob);
     for (size_t i = 0; i < count; ++i) {
-      if (qdrop_keeps_float(seed, step, i, drop_prob)) y[i] = x[i];
+      if (drop.keeps_float(i)) y[i] = x[i];
     }
   }
 }
@@ -195,8 +194,9 @@ void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t c
       dc[i] = m * g;
     }
     if (drop_prob > 0.0f) {
+      const QDropSampler drop(seed, step, drop_prob);
       for (size_t i = 0; i < nc; ++i) {
-        if (qdrop_keeps_float(seed, step, c0 + i, drop_prob)) {
+        if (drop.keeps_float(c0 + i)) {
           share[i] = 0.0f;
           dc[i] = gc[i];
         }

@@ -44,8 +44,9 @@ void gather(const ReconData& d, const Block& block, const std::vector<size_t>& i
       std::memcpy(b.data() + r * e, q, e * sizeof(float));
       if (!mix) continue;
       const float* f = d.float_inputs[i].data() + idx[r] * e;
+      const QDropSampler sampler(seed ^ (0xa5a5ull + i), step, mix_p);
       for (size_t k = 0; k < e; ++k) {
-        if (qdrop_keeps_float(seed ^ (0xa5a5ull + i), step, r * e + k, mix_p)) b[r * e + k] = f[k];
+        if (sampler.keeps_float(r * e + k)) b[r * e + k] = f[k];
       }
     }
   }

@@ -83,7 +83,26 @@ class LsqQuantizer {
   QuantParams p_;
 };
 
-// Whether QDrop keeps element `index` of a step float (probability p); counter-based, stateless.
+// QDrop's per-element choice for one (seed, step): element `index` keeps its float value with
+// probability p. Counter-based and stateless (a function of seed, step and index only), so results do
+// not depend on threads or on the order of evaluation. The step's hash is computed once per sampler.
+class QDropSampler {
+ public:
+  QDropSampler(uint64_t seed, uint64_t step, float p);
+  bool keeps_float(uint64_t index) const { return (mix(base_ + index) >> 40) < threshold_; }
+
+  static uint64_t mix(uint64_t z) {  // splitmix64's finaliser
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t base_ = 0;
+  uint64_t threshold_ = 0;  // keeps float iff the top 24 bits of the hash are below it
+};
+
+// One element's choice (QDropSampler(seed, step, p).keeps_float(index)).
 bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p);
 
 }  // namespace kiln::calib::recon
