@@ -8,10 +8,7 @@ kiln=$1 root=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 source "$(dirname "$0")/cli_lib.sh"
-data=/usr/share/datasets/fashion-mnist
-[ -r "$data/t10k-images-idx3-ubyte.gz" ] || fail "Fashion-MNIST missing: apt-get install dataset-fashion-mnist (tools/deps.sh)"
-model=$root/examples/fashion-mnist/resnet_fmnist.onnx
-pre=(--gray --mean 0.2860 --std 0.3530)
+fmnist_setup
 test_set=(--data "$data/t10k-images-idx3-ubyte.gz" --labels "$data/t10k-labels-idx1-ubyte.gz" --limit 500)
 
 "$kiln" quantize "$model" --calib "$data/train-images-idx3-ubyte.gz" --samples 128 --method percentile "${pre[@]}" \

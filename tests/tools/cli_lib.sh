@@ -16,6 +16,15 @@ expect_error() {
   echo "ok: $what -> $(head -n1 <<<"$err")"
 }
 
+# fmnist_setup: $data (Debian's dataset-fashion-mnist), $model (the bundled ResNet-style model under
+# $root) and $pre (its preprocessing), or a clear failure when the data set is missing.
+fmnist_setup() {
+  data=/usr/share/datasets/fashion-mnist
+  [ -r "$data/t10k-images-idx3-ubyte.gz" ] || fail "Fashion-MNIST missing: apt-get install dataset-fashion-mnist (tools/deps.sh)"
+  model=$root/examples/fashion-mnist/resnet_fmnist.onnx
+  pre=(--gray --mean 0.2860 --std 0.3530)
+}
+
 # json_field JSON KEY: the number after "KEY": in a flat JSON line.
 json_field() { grep -oE "\"$2\": -?[0-9.]+" <<<"$1" | head -n1 | sed 's/.*: //'; }
 
