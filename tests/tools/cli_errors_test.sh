@@ -39,6 +39,9 @@ expect_error "reconstruction option without a reconstruction method" "go with --
 expect_error "bad --granularity" "granularity" q --calib "$tmp/good" --method brecq --granularity cell
 expect_error "--drop-prob without qdrop" "drop-prob" q --calib "$tmp/good" --method brecq --drop-prob 0.3
 expect_error "bad --lr" "lr" q --calib "$tmp/good" --method brecq --lr -1
+echo '{"/blocks/blocks.0/conv1/Conv": {"float": true}}' >"$tmp/keep.json"
+expect_error "a kept-float layer with reconstruction" "kept float" \
+  q --calib "$tmp/good" --method brecq --iters 1 --overrides "$tmp/keep.json"
 expect_error "bad --wbits" "wbits" q --calib "$tmp/good" --wbits 9
 expect_error "unknown option" "unknown option" q --calib "$tmp/good" --frobnicate
 echo "{\"wbits\": 4, \"nonsense\": 1}" >"$tmp/bad.json"

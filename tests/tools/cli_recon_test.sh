@@ -31,6 +31,14 @@ echo "brecq w2a4:   $b"
 [ "$(json_field "$b" agree)" = 500 ] || fail "integer and QFloat predictions differ after reconstruction: $b"
 awk -v a="$(json_field "$n" top1)" -v b="$(json_field "$b" top1)" 'BEGIN { exit !(b - a >= 20) }' ||
   fail "BRECQ top-1 $(json_field "$b" top1) is not 20 points above nearest rounding's $(json_field "$n" top1)"
+# Widths other than 8/4/2 (3-bit codes on the int4 kernels, 5-bit on int8): integer == QFloat too.
+for wa in "3 3" "5 4"; do
+  set -- $wa
+  "$kiln" quantize "$model" "${calib[@]}" "${pre[@]}" --wbits $1 --abits $2 --method mse --quiet \
+    -o "$tmp/w$1a$2.kiln" >/dev/null || fail "quantize w$1a$2"
+  r=$("$kiln" eval "$tmp/w$1a$2.kiln" "${test_set[@]}" --limit 200 --compare-simulate --json) || fail "eval w$1a$2: $r"
+  [ "$(json_field "$r" agree)" = 200 ] || fail "w$1a$2: integer and QFloat predictions differ: $r"
+done
 i=$("$kiln" inspect "$tmp/qdrop.kiln" --json) || fail "inspect"
 echo "$i" | grep -q '"recon.granularity":"stage"' || fail "granularity not recorded: $i"
 echo "$i" | grep -q '"recon.qdrop":"true"' || fail "qdrop not recorded"

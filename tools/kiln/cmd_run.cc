@@ -129,20 +129,10 @@ int run_run(int argc, char** argv) {
   if (loaded.is_kiln) {  // the preprocessing `kiln quantize` recorded, where the command line gives none
     for (const auto& [key, val] : loaded.file.metadata.preprocessing) {
       if (val.empty() || given.count(key)) continue;
-      bool ok = true;
-      if (key == "mean" || key == "std") {
-        std::vector<float>* dst = key == "mean" ? &pre.mean : &pre.std;
-        dst->clear();
-        ok = calib::parse_float_list(val, dst, &err);
-      } else if (key == "size") {
-        ok = calib::parse_size(val, &pre.height, &pre.width, &err);
-        size_given = size_given || ok;
-      } else if (key == "layout") {
-        ok = calib::parse_layout(val, &pre.layout, &err);
-      } else if (key == "gray") {
-        pre.gray = val == "1" || val == "true";
+      if (!set_preprocess_option(key, val, false, &pre, &err)) {
+        return fail("the model's recorded preprocessing '" + key + "' is invalid: " + err, model_path);
       }
-      if (!ok) return fail("the model's recorded preprocessing '" + key + "' is invalid: " + err, model_path);
+      if (key == "size") size_given = true;
     }
     if (!pre.validate(&err)) return fail(err, model_path);
   }

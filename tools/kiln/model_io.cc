@@ -71,23 +71,25 @@ bool load_model_file(const std::string& path, LoadedModel* out, std::string* err
   return out->model != nullptr;
 }
 
+bool set_preprocess_option(const std::string& key, const std::string& value, bool from_cli,
+                           calib::ImagePreprocess* pre, std::string* error) {
+  if (key == "mean" || key == "std") {
+    std::vector<float>* dst = key == "mean" ? &pre->mean : &pre->std;
+    dst->clear();
+    return calib::parse_float_list(value, dst, error);
+  }
+  if (key == "size") return calib::parse_size(value, &pre->height, &pre->width, error);
+  if (key == "layout") return calib::parse_layout(value, &pre->layout, error);
+  if (key == "gray") pre->gray = from_cli || value == "1" || value == "true";
+  return true;
+}
+
 bool resolve_preprocess(const ParsedArgs& args, const KilnMetadata* recorded, const Model& model,
                         calib::ImagePreprocess* out, std::string* error) {
   calib::ImagePreprocess pre;
   std::string err;
-  auto take = [&](const std::string& key, const std::string& cli_value, bool from_cli) -> bool {
-    if (key == "mean" || key == "std") {
-      std::vector<float>* dst = key == "mean" ? &pre.mean : &pre.std;
-      dst->clear();
-      return calib::parse_float_list(cli_value, dst, &err);
-    }
-    if (key == "size") return calib::parse_size(cli_value, &pre.height, &pre.width, &err);
-    if (key == "layout") return calib::parse_layout(cli_value, &pre.layout, &err);
-    if (key == "gray") {
-      pre.gray = from_cli || cli_value == "1" || cli_value == "true";
-      return true;
-    }
-    return true;
+  auto take = [&](const std::string& key, const std::string& value, bool from_cli) {
+    return set_preprocess_option(key, value, from_cli, &pre, &err);
   };
   if (recorded) {
     for (const auto& [key, value] : recorded->preprocessing) {

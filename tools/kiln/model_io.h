@@ -34,6 +34,10 @@ inline const std::vector<OptionSpec> kPreprocessOptions = {
 
 // Preprocessing: the .kiln's recorded values (if any), overridden by the command line; a missing
 // size becomes the model input's fixed H and W.
+// One preprocessing option (mean, std, size, layout, gray; other keys are ignored) into `pre`, from
+// the command line (`from_cli`: a bare --gray) or from a .kiln's recorded preprocessing.
+bool set_preprocess_option(const std::string& key, const std::string& value, bool from_cli,
+                           calib::ImagePreprocess* pre, std::string* error);
 bool resolve_preprocess(const ParsedArgs& args, const KilnMetadata* recorded, const Model& model,
                         calib::ImagePreprocess* out, std::string* error);
 // The metadata form of a preprocessing ("mean", "std", "size", "layout", "gray").

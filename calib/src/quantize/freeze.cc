@@ -357,7 +357,9 @@ class Freezer {
       if (lc.size() != codes.size() || lp == learned_->weight_params.end() || lp->second.size() != channels) {
         return fail("reconstructed weights do not match the layer's shape");
       }
-      const int32_t lo = -(1 << (np.wbits - 1)), hi = (1 << (np.wbits - 1)) - 1;
+      int32_t lo = 0, hi = 0;
+      std::string e;
+      if (!weight_code_range(np.wbits, &lo, &hi, &e)) return fail("weights: " + e);
       for (int8_t c : lc) {
         if (c < lo || c > hi) return fail("reconstructed weight code outside " + std::to_string(np.wbits) + " bits");
       }

@@ -202,13 +202,7 @@ void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t c
         }
       }
     }
-    double part[4] = {0.0, 0.0, 0.0, 0.0};  // four chains, always in the same order
-    size_t i = 0;
-    for (; i + 4 <= nc; i += 4) {
-      for (size_t j = 0; j < 4; ++j) part[j] += static_cast<double>(share[i + j]);
-    }
-    for (; i < nc; ++i) part[0] += static_cast<double>(share[i]);
-    gs += (part[0] + part[1]) + (part[2] + part[3]);
+    gs += sum_in_order(share, nc);
   }
   const double n = static_cast<double>(elements_per_sample ? elements_per_sample : 1);
   const double qmax = static_cast<double>(std::max(1, p_.qmax));

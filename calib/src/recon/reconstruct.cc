@@ -52,18 +52,6 @@ void gather(const ReconData& d, const Block& block, const std::vector<size_t>& i
   }
 }
 
-// Sum in double over four interleaved chains, always in the same order (deterministic, and not
-// one long dependency chain).
-double sum_in_order(const float* x, size_t n) {
-  double part[4] = {0.0, 0.0, 0.0, 0.0};
-  size_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    for (size_t j = 0; j < 4; ++j) part[j] += static_cast<double>(x[i + j]);
-  }
-  for (; i < n; ++i) part[0] += static_cast<double>(x[i]);
-  return (part[0] + part[1]) + (part[2] + part[3]);
-}
-
 std::string check_data(const Block& block, const ReconData& d) {
   if (d.samples == 0) return "reconstruction without samples";
   if (d.inputs.size() != block.num_inputs()) return "reconstruction data: wrong number of block inputs";
@@ -146,8 +134,8 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   std::mt19937_64 rng(o.seed);
   std::vector<size_t> idx(batch);
   std::vector<std::vector<float>> bufs;
-  std::vector<float> dout, tgt, wgt, sq;
   const size_t oe = block.output_dims().elements();
+  std::vector<float> dout(batch * oe), tgt(oe), wgt(oe, 1.0f), sq(oe);  // per-sample scratch, reused
   const int warm = static_cast<int>(o.warmup * static_cast<float>(o.iters));
   for (int t = 0; t < o.iters; ++t) {
     for (size_t r = 0; r < batch; ++r) idx[r] = static_cast<size_t>(rng() % data.samples);
@@ -157,10 +145,6 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
     block.set_drop(o.drop_prob, o.seed, static_cast<uint64_t>(t));
     if (!(err = block.forward(in, batch)).empty()) return err;
     const float* y = block.output();
-    dout.resize(batch * oe);
-    tgt.resize(oe);
-    wgt.assign(oe, 1.0f);
-    sq.resize(oe);
     double loss = 0.0;
     const float inv_b = 1.0f / static_cast<float>(batch);
     for (size_t r = 0; r < batch; ++r) {

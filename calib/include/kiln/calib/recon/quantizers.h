@@ -102,6 +102,18 @@ class QDropSampler {
   uint64_t threshold_ = 0;  // keeps float iff the top 24 bits of the hash are below it
 };
 
+// Sum in double over four interleaved chains, always in the same order: deterministic, and not one
+// long dependency chain (the LSQ step gradient and the reconstruction loss both use it).
+inline double sum_in_order(const float* x, size_t n) {
+  double part[4] = {0.0, 0.0, 0.0, 0.0};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (size_t j = 0; j < 4; ++j) part[j] += static_cast<double>(x[i + j]);
+  }
+  for (; i < n; ++i) part[0] += static_cast<double>(x[i]);
+  return (part[0] + part[1]) + (part[2] + part[3]);
+}
+
 // One element's choice (QDropSampler(seed, step, p).keeps_float(index)).
 bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p);
 
