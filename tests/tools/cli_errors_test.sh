@@ -38,6 +38,9 @@ expect_error "reconstruction option without a reconstruction method" "go with --
   q --calib "$tmp/good" --method mse --iters 10
 expect_error "bad --granularity" "granularity" q --calib "$tmp/good" --method brecq --granularity cell
 expect_error "--drop-prob without qdrop" "drop-prob" q --calib "$tmp/good" --method brecq --drop-prob 0.3
+expect_error "--drop-until without qdrop" "drop-until go with" q --calib "$tmp/good" --method brecq --drop-until 0.5
+expect_error "unknown --loss" "loss: mse or fisher" q --calib "$tmp/good" --method brecq --loss kl
+expect_error "--loss without reconstruction" "go with --method" q --calib "$tmp/good" --method mse --loss fisher
 expect_error "bad --lr" "lr" q --calib "$tmp/good" --method brecq --lr -1
 echo '{"/blocks/blocks.0/conv1/Conv": {"float": true}}' >"$tmp/keep.json"
 expect_error "a kept-float layer with reconstruction" "kept float" \

@@ -39,6 +39,13 @@ for wa in "3 3" "5 4"; do
   r=$("$kiln" eval "$tmp/w$1a$2.kiln" "${test_set[@]}" --limit 200 --compare-simulate --json) || fail "eval w$1a$2: $r"
   [ "$(json_field "$r" agree)" = 200 ] || fail "w$1a$2: integer and QFloat predictions differ: $r"
 done
+# BRECQ with the Fisher-diagonal loss: weights reported per unit, recorded, integer == QFloat.
+"$kiln" quantize "$model" "${calib[@]}" "${pre[@]}" --method brecq --loss fisher --iters 20 -o "$tmp/fisher.kiln" \
+  >"$tmp/fisher.log" 2>&1 || fail "quantize brecq --loss fisher: $(cat "$tmp/fisher.log")"
+grep -q "Fisher weight mean" "$tmp/fisher.log" || fail "no Fisher weights reported: $(cat "$tmp/fisher.log")"
+"$kiln" inspect "$tmp/fisher.kiln" --json | grep -q '"recon.loss":"fisher"' || fail "Fisher loss not recorded"
+r=$("$kiln" eval "$tmp/fisher.kiln" "${test_set[@]}" --limit 200 --compare-simulate --json) || fail "eval fisher: $r"
+[ "$(json_field "$r" agree)" = 200 ] || fail "fisher: integer and QFloat predictions differ: $r"
 i=$("$kiln" inspect "$tmp/qdrop.kiln" --json) || fail "inspect"
 echo "$i" | grep -q '"recon.granularity":"stage"' || fail "granularity not recorded: $i"
 echo "$i" | grep -q '"recon.qdrop":"true"' || fail "qdrop not recorded"

@@ -50,6 +50,10 @@ const char kUsage[] =
     "  --lambda X              rounding regulariser weight (default 0.01)\n"
     "  --granularity G         layer|block|stage|net (default: layer for adaround, block otherwise)\n"
     "  --drop-prob P           qdrop: probability of dropping an activation's quantization (default 0.5)\n"
+    "  --drop-until F          qdrop: fraction of the iterations that drop (default 0.8; the rest\n"
+    "                          train the unit fully quantized)\n"
+    "  --loss L                mse|fisher: fisher weights each unit output by BRECQ's Fisher diagonal,\n"
+    "                          the squared KL gradient from the logits (default mse)\n"
     "  --pack ISA[,ISA..]      pack kernel blobs for these ISAs (default: this machine's); none: no\n"
     "                          blobs (the runtime packs at load)\n"
     "  --dry-run               calibrate and print the plan (and the reconstruction units); write nothing\n"
@@ -72,7 +76,8 @@ std::vector<OptionSpec> quantize_options() {
                                {"threads", true},       {"batch", true},             {"pack", true},
                                {"dry-run", false},      {"quiet", false},            {"output", true},
                                {"iters", true},         {"lr", true},                {"lr-scale", true},
-                               {"lambda", true},        {"granularity", true},       {"drop-prob", true}};
+                               {"lambda", true},        {"granularity", true},       {"drop-prob", true},
+                               {"loss", true},          {"drop-until", true}};
   s.insert(s.end(), kPreprocessOptions.begin(), kPreprocessOptions.end());
   return s;
 }
@@ -100,6 +105,7 @@ bool build_recon_options(const ParsedArgs& a, const std::string& method, calib::
   r->recon.batch = 32;
   r->recon.lr_adaround = 1e-2f;
   r->recon.drop_prob = r->qdrop ? 0.5f : 0.0f;
+  r->recon.drop_until = r->qdrop ? 0.8f : 1.0f;
   long long v = 0;
   if (a.has("iters")) {
     if (!parse_int_option("iters", a.get("iters"), 0, 1000000, &v, error)) return false;
@@ -112,12 +118,21 @@ bool build_recon_options(const ParsedArgs& a, const std::string& method, calib::
   if (!parse_float_option(a, "lr", 0.0f, 1.0f, &r->recon.lr_adaround, error) ||
       !parse_float_option(a, "lr-scale", 0.0f, 1.0f, &r->recon.lr_scale, error) ||
       !parse_float_option(a, "lambda", 0.0f, 100.0f, &r->recon.lambda, error) ||
-      !parse_float_option(a, "drop-prob", 0.0f, 1.0f, &r->recon.drop_prob, error)) {
+      !parse_float_option(a, "drop-prob", 0.0f, 1.0f, &r->recon.drop_prob, error) ||
+      !parse_float_option(a, "drop-until", 0.0f, 1.0f, &r->recon.drop_until, error)) {
     return false;
   }
-  if (a.has("drop-prob") && !r->qdrop) {
-    *error = "--drop-prob goes with --method qdrop";
+  if ((a.has("drop-prob") || a.has("drop-until")) && !r->qdrop) {
+    *error = "--drop-prob and --drop-until go with --method qdrop";
     return false;
+  }
+  if (a.has("loss")) {
+    const std::string loss = a.get("loss");
+    if (loss != "mse" && loss != "fisher") {
+      *error = "--loss: mse or fisher, not '" + loss + "'";
+      return false;
+    }
+    r->fisher = loss == "fisher";
   }
   if (a.has("granularity") && !calib::recon::parse_granularity(a.get("granularity"), &r->granularity, error)) {
     *error = "--granularity: " + *error;
@@ -143,8 +158,10 @@ bool build_options(const ParsedArgs& a, calib::QuantizeOptions* q, std::string* 
     q->activation_method = calib::RangeMethod::mse;  // the start of the learned steps
     if (!build_recon_options(a, *method_name, &q->reconstruction.emplace(), error)) return false;
   } else if (a.has("iters") || a.has("lr") || a.has("lr-scale") || a.has("lambda") || a.has("granularity") ||
-             a.has("drop-prob")) {
-    *error = "--iters, --lr, --lr-scale, --lambda, --granularity and --drop-prob go with --method adaround|brecq|qdrop";
+             a.has("drop-prob") || a.has("drop-until") || a.has("loss")) {
+    *error =
+        "--iters, --lr, --lr-scale, --lambda, --granularity, --drop-prob, --drop-until and --loss go with "
+        "--method adaround|brecq|qdrop";
     return false;
   } else if (!calib::parse_range_method(*method_name, &q->activation_method, error)) {
     *error = "--method: " + *error;
@@ -278,8 +295,10 @@ int run_quantize(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   for (const calib::recon::UnitReport& u : result.units) {
-    if (!args.has("quiet"))
-      std::printf("  unit %-32s %zu layers  loss %.4g -> %.4g\n", u.name.c_str(), u.layers, u.nearest_loss, u.final_loss);
+    if (args.has("quiet")) continue;
+    std::printf("  unit %-32s %zu layers  loss %.4g -> %.4g", u.name.c_str(), u.layers, u.nearest_loss, u.final_loss);
+    if (u.fisher_mean > 0.0) std::printf("  (Fisher weight mean %.6g)", u.fisher_mean);
+    std::printf("\n");
   }
   if (dry_run) {
     print_plan(result);

@@ -145,6 +145,8 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
     r.settings["recon.lambda"] = std::to_string(rc->recon.lambda);
     r.settings["recon.drop_prob"] = std::to_string(rc->recon.drop_prob);
     r.settings["recon.qdrop"] = rc->qdrop ? "true" : "false";
+    r.settings["recon.drop_until"] = std::to_string(rc->recon.drop_until);
+    r.settings["recon.loss"] = rc->fisher ? "fisher" : "mse";
   }
   if (options.activation_method == RangeMethod::percentile) {
     r.settings["quantize.percentile"] = std::to_string(options.observer.percentile);

@@ -1,6 +1,8 @@
 #include "kiln/calib/recon/recon_graph.h"
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
 
 #include "kiln/calib/activation_observer.h"
 
@@ -52,6 +54,119 @@ int bits_of(const std::map<std::string, int>& m, const std::string& name, int fa
   return it == m.end() ? fallback : it->second;
 }
 
+// Gives unit u's block (built by build_block, graph values `gv`) the plan's bits and enables its
+// quantizers (MSE weight scales; LSQ ranges observed on the float inputs `fin`).
+bool prepare_block(const Graph& g, const ReconUnit& u, const GraphReconOptions& o,
+                   const std::map<std::string, QuantParams>& known_params,
+                   const std::vector<const std::vector<float>*>& fin, size_t n, Block* b, const std::vector<int>* gv,
+                   std::string* error) {
+  for (size_t l = 0; l < b->layers().size(); ++l) {
+    LayerSpec& s = b->mutable_layers()[l];
+    s.wbits = bits_of(o.layer_wbits, s.name, o.wbits);
+    s.abits = bits_of(o.value_abits, g.values[(*gv)[b->num_inputs() + l]].name, o.abits);
+  }
+  BlockQuantOptions qo;
+  qo.wbits = o.wbits;
+  qo.abits = o.abits;
+  qo.quantize_activations = o.quantize_activations;
+  qo.quantize_inputs = false;  // inputs arrive quantized already; QDrop mixes float values in
+  for (int v : u.inputs) {
+    auto it = known_params.find(g.values[v].name);
+    qo.input_params.push_back(it == known_params.end() ? std::nullopt : std::optional<QuantParams>(it->second));
+  }
+  const size_t calib_n = std::min<size_t>(n, 256);
+  std::vector<const float*> calib;
+  for (auto* f : fin) calib.push_back(f->data());
+  if (!(*error = b->enable_quantization(qo, calib, calib_n)).empty()) {
+    *error += " (unit '" + u.name + "')";
+    return false;
+  }
+  return true;
+}
+
+void softmax(const float* z, size_t k, std::vector<double>* p) {
+  p->resize(k);
+  float mx = z[0];
+  for (size_t i = 1; i < k; ++i) mx = std::max(mx, z[i]);
+  double sum = 0.0;
+  for (size_t i = 0; i < k; ++i) sum += ((*p)[i] = std::exp(static_cast<double>(z[i]) - mx));
+  for (size_t i = 0; i < k; ++i) (*p)[i] /= sum;
+}
+
+// The Fisher weights (|g| + 1)^2 of unit `ui`'s output for all n samples (fp16, like the targets): the
+// quantized network runs from unit ui's quantized inputs to the logits (unit ui: `cur`, at nearest
+// rounding; later units: `probes`), the KL gradient at the logits runs back to unit ui's output.
+std::string fisher_weights(const std::vector<ReconUnit>& units, size_t ui, Block& cur,
+                           std::vector<std::unique_ptr<Block>>& probes, std::map<int, std::vector<float>>& qvals,
+                           const std::vector<float>& float_logits, size_t n, const GraphReconOptions& o,
+                           std::vector<uint16_t>* out, double* mean) {
+  const size_t U = units.size(), batch = std::max<size_t>(1, o.eval_batch);
+  auto block_of = [&](size_t j) -> Block& { return j == ui ? cur : *probes[j]; };
+  for (size_t j = ui; j < U; ++j) {
+    block_of(j).set_quantized(true);
+    block_of(j).set_hard(true);
+    block_of(j).set_drop(0.0f, 0, 0);
+  }
+  const size_t oe = cur.output_dims().elements();
+  const size_t classes = block_of(U - 1).output_dims().elements();
+  out->assign(n * oe, 0);
+  double total = 0.0;
+  std::vector<double> pq, pf;
+  for (size_t s0 = 0; s0 < n; s0 += batch) {
+    const size_t nb = std::min(batch, n - s0);
+    std::map<int, std::vector<float>> vq, dq;  // this batch: quantized values of units >= ui, their gradients
+    for (size_t j = ui; j < U; ++j) {
+      Block& b = block_of(j);
+      std::vector<const float*> in;
+      for (size_t i = 0; i < units[j].inputs.size(); ++i) {
+        const int v = units[j].inputs[i];
+        if (vq.count(v)) {
+          in.push_back(vq[v].data());
+        } else if (qvals.count(v)) {
+          in.push_back(qvals[v].data() + s0 * b.dims(i).elements());
+        } else {
+          return "Fisher pass: input '" + std::to_string(v) + "' of unit '" + units[j].name + "' is not available";
+        }
+      }
+      std::string err = b.forward(in, nb);
+      if (!err.empty()) return err;
+      const size_t e = b.output_dims().elements();
+      vq[units[j].output].assign(b.output(), b.output() + nb * e);
+    }
+    std::vector<float>& g = dq[units[U - 1].output];
+    g.assign(nb * classes, 0.0f);
+    const float* zq = vq[units[U - 1].output].data();
+    for (size_t r = 0; r < nb; ++r) {
+      softmax(zq + r * classes, classes, &pq);
+      softmax(float_logits.data() + (s0 + r) * classes, classes, &pf);
+      for (size_t k = 0; k < classes; ++k)
+        g[r * classes + k] = static_cast<float>((pq[k] - pf[k]) / static_cast<double>(o.fisher_batch));
+    }
+    for (size_t j = U - 1; j > ui; --j) {
+      auto it = dq.find(units[j].output);
+      if (it == dq.end()) continue;  // nothing downstream reads it
+      Block& b = block_of(j);
+      std::string err = b.backward(it->second.data());
+      if (!err.empty()) return err;
+      for (size_t i = 0; i < units[j].inputs.size(); ++i) {
+        const std::vector<float>& gi = b.input_grad(i);
+        std::vector<float>& acc = dq[units[j].inputs[i]];
+        if (acc.empty()) acc.assign(gi.size(), 0.0f);
+        for (size_t k = 0; k < gi.size(); ++k) acc[k] += gi[k];
+      }
+    }
+    auto it = dq.find(units[ui].output);
+    for (size_t k = 0; k < nb * oe; ++k) {
+      const double gk = it == dq.end() ? 0.0 : it->second[k];
+      const double w = (std::fabs(gk) + 1.0) * (std::fabs(gk) + 1.0);
+      total += w;
+      (*out)[s0 * oe + k] = float_to_half(static_cast<float>(w));
+    }
+  }
+  *mean = total / static_cast<double>(n * oe);
+  return "";
+}
+
 }  // namespace
 
 bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t n, const GraphReconOptions& o,
@@ -86,17 +201,36 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     qvals[in_id] = fvals[in_id];
   }
 
+  // Fisher loss: every unit's quantized stand-in (nearest rounding) for the passes from a unit to the
+  // logits, built over a first float pass of the whole network; replaced by the reconstructed unit
+  // once it is done.
+  std::vector<std::unique_ptr<Block>> probes;
+  if (o.fisher) {
+    if (o.fisher_batch == 0) {
+      *error = "reconstruction: the Fisher batch must be positive";
+      return false;
+    }
+    for (const ReconUnit& u : units) {
+      std::vector<const std::vector<float>*> fin;
+      for (int v : u.inputs) {
+        if (!fvals.count(v)) {
+          *error = "unit input '" + g.values[v].name + "' is not produced by an earlier unit (unit '" + u.name + "')";
+          return false;
+        }
+        fin.push_back(&fvals[v]);
+      }
+      auto b = std::make_unique<Block>();
+      std::vector<int> gv;
+      if (!build_block(g, u, b.get(), error, &gv)) return false;
+      if (!prepare_block(g, u, o, out->activation_params, fin, n, b.get(), &gv, error)) return false;
+      if (!(*error = run_all(*b, fin, n, batch, &fvals[u.output])).empty()) return false;
+      probes.push_back(std::move(b));
+    }
+  }
+
   for (size_t ui = 0; ui < units.size(); ++ui) {
     const ReconUnit& u = units[ui];
     const std::string where = " (unit '" + u.name + "')";
-    Block b;
-    std::vector<int> gv;
-    if (!build_block(g, u, &b, error, &gv)) return false;
-    for (size_t l = 0; l < b.layers().size(); ++l) {
-      LayerSpec& s = b.mutable_layers()[l];
-      s.wbits = bits_of(o.layer_wbits, s.name, o.wbits);
-      s.abits = bits_of(o.value_abits, g.values[gv[b.num_inputs() + l]].name, o.abits);
-    }
     std::vector<const std::vector<float>*> fin, qin;
     for (int v : u.inputs) {
       if (!fvals.count(v) || !qvals.count(v)) {
@@ -106,27 +240,15 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       fin.push_back(&fvals[v]);
       qin.push_back(&qvals[v]);
     }
-    // Float pass: the targets.
+    auto owned = std::make_unique<Block>();
+    Block& b = *owned;
+    std::vector<int> gv;
+    if (!build_block(g, u, &b, error, &gv)) return false;
+    // Float pass: the targets (before quantization is enabled, the block is float).
     std::vector<float> target;
     if (!(*error = run_all(b, fin, n, batch, &target)).empty()) return false;
     // Quantizers: weights by MSE, activations by MSE over (a bounded number of) float samples.
-    BlockQuantOptions qo;
-    qo.wbits = o.wbits;
-    qo.abits = o.abits;
-    qo.quantize_activations = o.quantize_activations;
-    qo.quantize_inputs = false;  // qvals are quantized already; QDrop mixes float values in
-    for (int v : u.inputs) {
-      auto it = out->activation_params.find(g.values[v].name);
-      qo.input_params.push_back(it == out->activation_params.end() ? std::nullopt
-                                                                   : std::optional<QuantParams>(it->second));
-    }
-    const size_t calib_n = std::min<size_t>(n, 256);
-    std::vector<const float*> calib;
-    for (auto* f : fin) calib.push_back(f->data());
-    if (!(*error = b.enable_quantization(qo, calib, calib_n)).empty()) {
-      *error += where;
-      return false;
-    }
+    if (!prepare_block(g, u, o, out->activation_params, fin, n, &b, &gv, error)) return false;
     ReconData data;
     data.samples = n;
     for (auto* q : qin) data.inputs.push_back(*q);
@@ -135,6 +257,15 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     }
     data.targets.resize(target.size());
     for (size_t i = 0; i < target.size(); ++i) data.targets[i] = float_to_half(target[i]);
+    double fisher_mean = 0.0;
+    if (o.fisher) {
+      if (!(*error = fisher_weights(units, ui, b, probes, qvals, fvals[units.back().output], n, o, &data.fisher,
+                                    &fisher_mean))
+               .empty()) {
+        *error += where;
+        return false;
+      }
+    }
     ReconOptions ro = o.recon;
     if (o.qdrop) ro.input_mix_prob = ro.drop_prob;
     if (o.progress) {
@@ -145,13 +276,13 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       *error += where;
       return false;
     }
-    out->units.push_back({u.name, b.layers().size(), rr.initial_loss, rr.final_loss});
+    out->units.push_back({u.name, b.layers().size(), rr.initial_loss, rr.final_loss, fisher_mean});
     // Outputs of the float and of the hard-rounded quantized unit feed the next units.
     b.set_quantized(false);
     if (!(*error = run_all(b, fin, n, batch, &fvals[u.output])).empty()) return false;
     b.set_quantized(true);
     if (!(*error = run_all(b, qin, n, batch, &qvals[u.output])).empty()) return false;
-    // What freeze needs.
+    // What freeze needs (the block is kept as the reconstructed stand-in of later Fisher passes).
     for (size_t l = 0; l < b.layers().size(); ++l) {
       const LayerSpec& s = b.layers()[l];
       const AdaRoundQuantizer& a = b.adaround()[l];
@@ -172,6 +303,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     for (size_t v = b.num_inputs(); v < b.num_values(); ++v) {
       if (b.lsq()[v]) out->activation_params[g.values[gv[v]].name] = b.lsq()[v]->params();
     }
+    if (o.fisher) probes[ui] = std::move(owned);
   }
   const int last = units.empty() ? -1 : units.back().output;
   if (last >= 0) {

@@ -139,10 +139,12 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   const int warm = static_cast<int>(o.warmup * static_cast<float>(o.iters));
   for (int t = 0; t < o.iters; ++t) {
     for (size_t r = 0; r < batch; ++r) idx[r] = static_cast<size_t>(rng() % data.samples);
-    gather(data, block, idx, o.input_mix_prob, o.seed, static_cast<uint64_t>(t), &bufs);
+    // QDrop up to drop_until of the run; the last iterations see the unit fully quantized.
+    const float pscale = static_cast<float>(t) < o.drop_until * static_cast<float>(o.iters) ? 1.0f : 0.0f;
+    gather(data, block, idx, o.input_mix_prob * pscale, o.seed, static_cast<uint64_t>(t), &bufs);
     std::vector<const float*> in;
     for (auto& b : bufs) in.push_back(b.data());
-    block.set_drop(o.drop_prob, o.seed, static_cast<uint64_t>(t));
+    block.set_drop(o.drop_prob * pscale, o.seed, static_cast<uint64_t>(t));
     if (!(err = block.forward(in, batch)).empty()) return err;
     const float* y = block.output();
     double loss = 0.0;

@@ -31,6 +31,12 @@ struct GraphReconOptions {
   bool quantize_activations = true;
   ReconOptions recon;     // per-unit settings (iters, batch, lr, lambda, drop_prob, seed, threads)
   bool qdrop = false;     // also mix block inputs between the quantized and float networks (drop_prob)
+  // BRECQ's Fisher-diagonal loss: each output element of a unit weighted by (|g| + 1)^2, g the gradient
+  // at that element of KL(softmax(float logits) || softmax(quantized logits)) / fisher_batch, through
+  // the quantized network as it stands when the unit is reached (earlier units reconstructed, later
+  // ones at nearest rounding). The logits are the last unit's output. false: plain MSE.
+  bool fisher = false;
+  size_t fisher_batch = 32;  // BRECQ's "batchmean" divisor (its reconstruction batch)
   size_t eval_batch = 64; // batch of the float / quantized passes between units
   // (unit index, unit count, unit name, iteration, loss)
   std::function<void(size_t unit, size_t units, const std::string& name, int iter, double loss)> progress;
@@ -41,6 +47,7 @@ struct UnitReport {
   size_t layers = 0;
   double nearest_loss = 0.0;  // block output error per sample before reconstruction (nearest rounding)
   double final_loss = 0.0;    // ...after
+  double fisher_mean = 0.0;   // mean Fisher weight of the unit's outputs (0: MSE loss)
 };
 
 struct GraphReconResult {
