@@ -11,12 +11,8 @@
 namespace kiln::calib::recon {
 namespace {
 
-TEST(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
-  Graph g;
-  std::string e;
-  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
-  const size_t n = 64;
-  const std::vector<float> images = testing::fmnist_images(n);
+// W2A8 on 64 images in small batches: quick enough for a unit test, wide enough a gap to nearest.
+GraphReconOptions small_w2a8_options() {
   GraphReconOptions o;
   o.wbits = 2;
   o.abits = 8;
@@ -24,6 +20,16 @@ TEST(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
   o.recon.lr_adaround = 5e-3f;
   o.recon.seed = 3;
   o.eval_batch = 32;
+  return o;
+}
+
+TEST(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
+  Graph g;
+  std::string e;
+  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
+  const size_t n = 64;
+  const std::vector<float> images = testing::fmnist_images(n);
+  GraphReconOptions o = small_w2a8_options();
   GraphReconResult nearest, brecq;
   o.recon.iters = 0;  // hard rounding right away: nearest rounding with the observed ranges
   ASSERT_TRUE(reconstruct_graph(g, images, n, o, &nearest, &e)) << e;
@@ -65,13 +71,7 @@ TEST(ReconGraph, FisherLossWeightsEveryUnitAndReconstructs) {
   ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
   const size_t n = 64;
   const std::vector<float> images = testing::fmnist_images(n);
-  GraphReconOptions o;
-  o.wbits = 2;
-  o.abits = 8;
-  o.recon.batch = 16;
-  o.recon.lr_adaround = 5e-3f;
-  o.recon.seed = 3;
-  o.eval_batch = 32;
+  GraphReconOptions o = small_w2a8_options();
   o.recon.iters = 0;
   GraphReconResult nearest, fisher;
   ASSERT_TRUE(reconstruct_graph(g, images, n, o, &nearest, &e)) << e;

@@ -96,7 +96,7 @@ void softmax(const float* z, size_t k, std::vector<double>* p) {
 // The Fisher weights (|g| + 1)^2 of unit `ui`'s output for all n samples (fp16, like the targets): the
 // quantized network runs from unit ui's quantized inputs to the logits (unit ui: `cur`, at nearest
 // rounding; later units: `probes`), the KL gradient at the logits runs back to unit ui's output.
-std::string fisher_weights(const std::vector<ReconUnit>& units, size_t ui, Block& cur,
+std::string fisher_weights(const Graph& g, const std::vector<ReconUnit>& units, size_t ui, Block& cur,
                            std::vector<std::unique_ptr<Block>>& probes, std::map<int, std::vector<float>>& qvals,
                            const std::vector<float>& float_logits, size_t n, const GraphReconOptions& o,
                            std::vector<uint16_t>* out, double* mean) {
@@ -125,7 +125,7 @@ std::string fisher_weights(const std::vector<ReconUnit>& units, size_t ui, Block
         } else if (qvals.count(v)) {
           in.push_back(qvals[v].data() + s0 * b.dims(i).elements());
         } else {
-          return "Fisher pass: input '" + std::to_string(v) + "' of unit '" + units[j].name + "' is not available";
+          return "Fisher pass: input '" + g.values[v].name + "' of unit '" + units[j].name + "' is not available";
         }
       }
       std::string err = b.forward(in, nb);
@@ -133,14 +133,14 @@ std::string fisher_weights(const std::vector<ReconUnit>& units, size_t ui, Block
       const size_t e = b.output_dims().elements();
       vq[units[j].output].assign(b.output(), b.output() + nb * e);
     }
-    std::vector<float>& g = dq[units[U - 1].output];
-    g.assign(nb * classes, 0.0f);
+    std::vector<float>& dz = dq[units[U - 1].output];
+    dz.assign(nb * classes, 0.0f);
     const float* zq = vq[units[U - 1].output].data();
     for (size_t r = 0; r < nb; ++r) {
       softmax(zq + r * classes, classes, &pq);
       softmax(float_logits.data() + (s0 + r) * classes, classes, &pf);
       for (size_t k = 0; k < classes; ++k)
-        g[r * classes + k] = static_cast<float>((pq[k] - pf[k]) / static_cast<double>(o.fisher_batch));
+        dz[r * classes + k] = static_cast<float>((pq[k] - pf[k]) / static_cast<double>(o.fisher_batch));
     }
     for (size_t j = U - 1; j > ui; --j) {
       auto it = dq.find(units[j].output);
@@ -244,9 +244,10 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     Block& b = *owned;
     std::vector<int> gv;
     if (!build_block(g, u, &b, error, &gv)) return false;
-    // Float pass: the targets (before quantization is enabled, the block is float).
-    std::vector<float> target;
-    if (!(*error = run_all(b, fin, n, batch, &target)).empty()) return false;
+    // Float pass (before quantization is enabled, the block is float): the targets, and what the
+    // next units read from the float network. The Fisher setup ran it already.
+    if (!fvals.count(u.output) && !(*error = run_all(b, fin, n, batch, &fvals[u.output])).empty()) return false;
+    const std::vector<float>& target = fvals[u.output];
     // Quantizers: weights by MSE, activations by MSE over (a bounded number of) float samples.
     if (!prepare_block(g, u, o, out->activation_params, fin, n, &b, &gv, error)) return false;
     ReconData data;
@@ -259,7 +260,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     for (size_t i = 0; i < target.size(); ++i) data.targets[i] = float_to_half(target[i]);
     double fisher_mean = 0.0;
     if (o.fisher) {
-      if (!(*error = fisher_weights(units, ui, b, probes, qvals, fvals[units.back().output], n, o, &data.fisher,
+      if (!(*error = fisher_weights(g, units, ui, b, probes, qvals, fvals[units.back().output], n, o, &data.fisher,
                                     &fisher_mean))
                .empty()) {
         *error += where;
@@ -277,9 +278,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       return false;
     }
     out->units.push_back({u.name, b.layers().size(), rr.initial_loss, rr.final_loss, fisher_mean});
-    // Outputs of the float and of the hard-rounded quantized unit feed the next units.
-    b.set_quantized(false);
-    if (!(*error = run_all(b, fin, n, batch, &fvals[u.output])).empty()) return false;
+    // The hard-rounded quantized unit's outputs feed the next units.
     b.set_quantized(true);
     if (!(*error = run_all(b, qin, n, batch, &qvals[u.output])).empty()) return false;
     // What freeze needs (the block is kept as the reconstructed stand-in of later Fisher passes).
