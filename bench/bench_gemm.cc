@@ -119,7 +119,9 @@ void bench_kiln(benchmark::State& st, GemmShape s, int wbits, int threads) {
     benchmark::ClobberMemory();
   }
   if (!err.empty()) st.SkipWithError(err.c_str());
-  st.SetLabel(cfg->gemm_packed_a != nullptr ? cfg->gemm_packed_a_name : cfg->gemm_name);  // what gemm_run calls
+  // What gemm_run calls (a task gets all the row tiles at 1 thread, so several tiles mean the wide path).
+  const bool wide = cfg->gemm_wide != nullptr && s.m >= 2 * cfg->mr;
+  st.SetLabel(wide ? cfg->gemm_wide_name : cfg->gemm_packed_a != nullptr ? cfg->gemm_packed_a_name : cfg->gemm_name);
   set_counters(st, s, threads);
 }
 

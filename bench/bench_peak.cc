@@ -59,19 +59,41 @@ const int registered = register_peak();
 
 }  // namespace
 
-double reference_peak_gops(kernels::Isa isa) {
+namespace {
+
+// measure(loop) once per loop, cached.
+double cached_gops(uint64_t (*run)(uint64_t)) {
   static std::mutex mu;
-  static std::map<kernels::Isa, double> cache;
+  static std::map<uint64_t (*)(uint64_t), double> cache;
   std::lock_guard<std::mutex> lock(mu);
-  if (auto it = cache.find(isa); it != cache.end()) return it->second;
+  if (auto it = cache.find(run); it != cache.end()) return it->second;
   double gops = 0;
   for (const PeakLoop& loop : peak_loops()) {
-    const bool reference = (isa == kernels::Isa::avx2 && loop.run == peak_avx2_maddubs_madd_add) ||
-                           (isa == kernels::Isa::avx512vnni && loop.run == peak_avx512vnni_dpbusd);
-    if (reference && kernels::cpu_supports(isa)) gops = measure(loop);
+    if (loop.run == run && kernels::cpu_supports(loop.isa)) gops = measure(loop);
   }
-  cache[isa] = gops;
+  cache[run] = gops;
   return gops;
+}
+
+}  // namespace
+
+double reference_peak_gops(kernels::Isa isa) {
+#if defined(__x86_64__)
+  if (isa == kernels::Isa::avx2) return cached_gops(peak_avx2_maddubs_madd_add);
+  if (isa == kernels::Isa::avx512vnni) return cached_gops(peak_avx512vnni_dpbusd);
+#endif
+  (void)isa;
+  return 0;
+}
+
+double bound_peak_gops(kernels::Isa isa, int wbits) {
+#if defined(__x86_64__)
+  if (isa == kernels::Isa::avx2) return cached_gops(wbits == 4 ? peak_avx2_maddubs_addw : peak_avx2_madd_add);
+  if (isa == kernels::Isa::avx512vnni) return cached_gops(peak_avx512vnni_dpbusd);
+#endif
+  (void)isa;
+  (void)wbits;
+  return 0;
 }
 
 }  // namespace kiln::bench

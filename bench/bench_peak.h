@@ -24,6 +24,11 @@ std::vector<PeakLoop> peak_loops();
 // avx512vnni zmm vpdpbusd. Measured once per process; 0 when the ISA has no loop here.
 double reference_peak_gops(kernels::Isa isa);
 
+// The peak loop that bounds the inner loop of the (isa, wbits) GEMM micro-kernel (GOPS, 1 thread,
+// measured once per process): avx2 int8 the exact vpmaddwd + vpaddd loop, avx2 int4 vpmaddubsw +
+// vpaddw, avx512vnni vpdpbusd; 0 where this build has no such loop.
+double bound_peak_gops(kernels::Isa isa, int wbits);
+
 // Loops of the x86 translation units (compiled with their ISA's flags).
 uint64_t peak_avx2_maddubs_madd_add(uint64_t iterations);  // 32 MAC per ymm triple (inexact int8)
 uint64_t peak_avx2_madd_add(uint64_t iterations);          // 16 MAC per vpmaddwd + vpaddd (exact int8)

@@ -3,6 +3,7 @@ target_sources(kiln-bench-kernels PRIVATE
   bench_shapes.cc
   bench_peak.cc
   bench_gemm.cc
+  bench_ukernel.cc
 )
 # shared/bench/shapes.json sits beside the repository (../shared from the repo root); the
 # KILN_BENCH_SHAPES environment variable overrides it at run time.

@@ -11,6 +11,7 @@ if(KILN_ARCH_X86)
   kiln_isa_sources(kiln_kernels avx2
     x86/avx2/gemm_avx2.cc
     x86/avx2/gemm_u8s4_avx2.cc
+    x86/avx2/gemm_u8s4_wide_avx2.cc
   )
   kiln_isa_sources(kiln_kernels avx512vnni
     x86/avx512vnni/gemm_avx512vnni.cc

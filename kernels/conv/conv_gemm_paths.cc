@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "gemm/wide_scratch.h"
 #include "kiln/kernels/indirection.h"
 
 namespace kiln::kernels::conv_detail {
@@ -17,6 +18,8 @@ size_t threads_of(TaskRunner* runner) {
 // Runs the igemm micro-kernel over every group, column block and tile of mr pixels. The
 // indirection buffer is shared by all groups (a_offset moves each to its channels). Tasks split
 // the tiles; inside a task the column blocks are the outer loop so one packed block stays in cache.
+// Configs with a widened-B path (AVX2 int4) widen each block once per task when the task has
+// several tiles, and run the widened-B igemm on it.
 void igemm_over_tiles(const PackedConv& cv, const uint8_t* const* indirection, uint8_t* output,
                       const RequantParams& p, TaskRunner* runner) {
   const ConvShape& s = cv.shape;
@@ -33,18 +36,29 @@ void igemm_over_tiles(const PackedConv& cv, const uint8_t* const* indirection, u
   const size_t tiles_per_chunk = ceil_div(tiles, tile_chunks);
   const GemmEpilogue ep = make_gemm_epilogue(p);
   const bool residual = p.residual != nullptr;
+  const size_t wide_k = cv.ks * ((cv.kc + cfg.k_align - 1) / cfg.k_align * cfg.k_align);
+  const bool wide_b = cfg.igemm_wide != nullptr && cfg.widen_block != nullptr && cfg.wide_block_bytes != nullptr;
   parallel_for(runner, groups * tile_chunks, [&](size_t task) {
     const size_t g = task / tile_chunks;
     const size_t t0 = (task % tile_chunks) * tiles_per_chunk, t1 = std::min(tiles, t0 + tiles_per_chunk);
     const uint8_t* packed = cv.group_weights + g * cv.group_stride;
+    uint8_t* wide = wide_b && t1 - t0 >= 2 ? wide_block_scratch(cfg.wide_block_bytes(wide_k)) : nullptr;
     for (size_t b = 0; b < blocks; ++b) {
       const size_t j0 = b * nr, nc = std::min(nr, goc - j0);
       const size_t col = g * goc + j0;
+      const uint8_t* w = packed + b * block_bytes;
+      if (wide) cfg.widen_block(wide_k, w, wide);
       for (size_t t = t0; t < t1; ++t) {
         const size_t i0 = t * mr, rows = std::min(mr, pixels - i0);
-        cfg.igemm(rows, nc, cv.kc, cv.ks, indirection + t * cv.ks * mr, g * gic, cv.zero.data(),
-                  packed + b * block_bytes, output + i0 * oc + col, oc,
-                  residual ? p.residual + i0 * p.residual_stride + col : nullptr, p.residual_stride, &ep);
+        const uint8_t* const* ind = indirection + t * cv.ks * mr;
+        uint8_t* out = output + i0 * oc + col;
+        const uint8_t* res = residual ? p.residual + i0 * p.residual_stride + col : nullptr;
+        if (wide) {
+          cfg.igemm_wide(rows, nc, cv.kc, cv.ks, ind, g * gic, cv.zero.data(), w, wide, out, oc, res,
+                         p.residual_stride, &ep);
+        } else {
+          cfg.igemm(rows, nc, cv.kc, cv.ks, ind, g * gic, cv.zero.data(), w, out, oc, res, p.residual_stride, &ep);
+        }
       }
     }
   });

@@ -32,6 +32,18 @@ GemmConfig make(Isa isa, int wbits, size_t mr, size_t nr, size_t kr, GemmPackLay
   return c;
 }
 
+[[maybe_unused]] GemmConfig with_wide_b(GemmConfig c, GemmWidenBlockFn widen, GemmWideBytesFn bytes,
+                                       GemmWideUkernelFn gemm, const char* gemm_name, IgemmWideUkernelFn igemm,
+                                       const char* igemm_name) {
+  c.widen_block = widen;
+  c.wide_block_bytes = bytes;
+  c.gemm_wide = gemm;
+  c.gemm_wide_name = gemm_name;
+  c.igemm_wide = igemm;
+  c.igemm_wide_name = igemm_name;
+  return c;
+}
+
 [[maybe_unused]] GemmConfig with_k_align(GemmConfig c, size_t k_align) {
   c.k_align = k_align;
   return c;
@@ -46,12 +58,16 @@ const GemmConfig kRef4 = KILN_GEMM_CONFIG(Isa::ref, 4, 4, 8, 4, GemmPackLayout::
                                           gemm_u8s4_4x8c4__ref, igemm_u8s4_4x8c4__ref);
 #if defined(KILN_HAVE_AVX2)
 // int8: exact through int16 pairs and vpmaddwd (see the kernel), A widened once per GEMM by the
-// packed-A path; int4: vpmaddubsw, which cannot saturate with |w| <= 8.
+// packed-A path; int4: vpmaddubsw, which cannot saturate with |w| <= 8, on B widened to int8 once
+// per block and task when the task has several row tiles.
 const GemmConfig kAvx2_8 = with_packed_a(KILN_GEMM_CONFIG(Isa::avx2, 8, 6, 16, 4, GemmPackLayout::avx2_int16pair, 0,
                                                           gemm_u8s8_6x16c4__avx2, igemm_u8s8_6x16c4__avx2),
                                          pack_a_u8_c4__avx2, gemm_pa_u8s8_6x16c4__avx2, "gemm_pa_u8s8_6x16c4__avx2", 16);
-const GemmConfig kAvx2_4 = KILN_GEMM_CONFIG(Isa::avx2, 4, 4, 16, 4, GemmPackLayout::kgroup, 0,
-                                            gemm_u8s4_4x16c4__avx2, igemm_u8s4_4x16c4__avx2);
+const GemmConfig kAvx2_4 =
+    with_wide_b(KILN_GEMM_CONFIG(Isa::avx2, 4, 4, 16, 4, GemmPackLayout::kgroup, 0, gemm_u8s4_4x16c4__avx2,
+                                 igemm_u8s4_4x16c4__avx2),
+                gemm_widen_block_u8s4__avx2, gemm_wide_block_bytes_u8s4__avx2, gemm_wide_u8s4_4x16c4__avx2,
+                "gemm_wide_u8s4_4x16c4__avx2", igemm_wide_u8s4_4x16c4__avx2, "igemm_wide_u8s4_4x16c4__avx2");
 #endif
 #if defined(KILN_HAVE_AVX512VNNI)
 const GemmConfig kVnni8 = KILN_GEMM_CONFIG(Isa::avx512vnni, 8, 8, 32, 4, GemmPackLayout::kgroup, 0,

@@ -3,11 +3,13 @@
 // nr = 16) stays in L1/L2 while every row tile of the chunk streams past it.
 // Configs with a packed-A path (AVX2 int8) first transform the rows of A once (into a per-thread
 // scratch buffer reused across calls, at most kMaxPanelBytes: larger M runs in row chunks), so the
-// micro-kernel does not redo that work for every column block.
+// micro-kernel does not redo that work for every column block. Configs with a widened-B path also
+// widen each column block once per task when the task has several row tiles to share it.
 #include <algorithm>
 #include <new>
 
 #include "gemm/epilogue_scalar.h"
+#include "gemm/wide_scratch.h"
 #include "kiln/kernels/gemm.h"
 #include "kiln/kernels/pack.h"
 
@@ -46,6 +48,8 @@ std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* r
   const size_t threads = runner ? static_cast<size_t>(std::max(1, runner->threads())) : 1;
   const bool packed_a = cfg.pack_a_row != nullptr && cfg.gemm_packed_a != nullptr;
   const size_t a_row_bytes = packed_a ? packed_a_row_bytes(cfg, pb.k) : 0;
+  const bool wide_b = cfg.gemm_wide != nullptr && cfg.widen_block != nullptr && cfg.wide_block_bytes != nullptr;
+  const size_t wide_bytes = wide_b ? cfg.wide_block_bytes(pb.k) : 0;
   const size_t chunk_rows =
       packed_a ? std::min(pb.m, std::max<size_t>(1, kMaxPanelBytes / a_row_bytes / mr) * mr) : pb.m;
   uint8_t* panel = nullptr;
@@ -86,16 +90,24 @@ std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* r
       const size_t mc0 = (task % m_chunks) * tiles_per_chunk;
       const size_t nc1 = std::min(n_blocks, nc0 + blocks_per_chunk);
       const size_t mc1 = std::min(m_tiles, mc0 + tiles_per_chunk);
+      uint8_t* wide = wide_b && mc1 - mc0 >= 2 ? wide_block_scratch(wide_bytes) : nullptr;
       for (size_t b = nc0; b < nc1; ++b) {
         const size_t j0 = b * nr;
         const size_t nc = std::min(nr, p->n - j0);
         const void* w = static_cast<const uint8_t*>(p->packed) + b * block_bytes;
+        if (wide) cfg.widen_block(p->k, w, wide);
         for (size_t t = mc0; t < mc1; ++t) {
           const size_t i0 = m0 + t * mr;
           const size_t rows = std::min(mr, rows_here - t * mr);
           void* c = static_cast<uint8_t*>(p->c) + (i0 * p->c_stride + j0) * out_bytes;
           const uint8_t* r = p->residual ? p->residual + i0 * p->residual_stride + j0 : nullptr;
-          if (packed_a) {
+          if (wide && packed_a) {
+            cfg.gemm_wide(rows, nc, p->k, panel + t * mr * a_row_bytes, a_row_bytes, w, wide, c, p->c_stride, r,
+                          p->residual_stride, &p->epilogue);
+          } else if (wide) {
+            cfg.gemm_wide(rows, nc, p->k, p->a + i0 * p->a_stride, p->a_stride, w, wide, c, p->c_stride, r,
+                          p->residual_stride, &p->epilogue);
+          } else if (packed_a) {
             cfg.gemm_packed_a(rows, nc, p->k, panel + t * mr * a_row_bytes, a_row_bytes, w, c, p->c_stride, r,
                               p->residual_stride, &p->epilogue);
           } else {

@@ -27,6 +27,14 @@ void gemm_pa_u8s8_6x16c4__avx2(size_t mr, size_t nc, size_t kc, const void* a, s
                                void* c, size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep);
 KILN_DECLARE_GEMM_UKERNEL(gemm_u8s4_4x16c4__avx2);
 KILN_DECLARE_IGEMM_UKERNEL(igemm_u8s4_4x16c4__avx2);
+size_t gemm_wide_block_bytes_u8s4__avx2(size_t kc);
+void gemm_widen_block_u8s4__avx2(size_t kc, const void* packed_block, void* wide);
+void gemm_wide_u8s4_4x16c4__avx2(size_t mr, size_t nc, size_t kc, const void* a, size_t a_stride_bytes,
+                                 const void* w, const void* wide, void* c, size_t c_stride, const uint8_t* r,
+                                 size_t r_stride, const GemmEpilogue* ep);
+void igemm_wide_u8s4_4x16c4__avx2(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
+                                  size_t a_offset, const uint8_t* zero, const void* w, const void* wide, void* c,
+                                  size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep);
 #endif
 #if defined(KILN_HAVE_AVX512VNNI)
 KILN_DECLARE_GEMM_UKERNEL(gemm_u8s8_8x32c4__avx512vnni);

@@ -195,6 +195,26 @@ TEST_P(GemmKernels, DriverTailsAndThreads) {
   }
 }
 
+// Tasks with several row tiles run the widened-B kernel where the config has one: long K with
+// tails, odd row counts, column tails, one and two threads.
+TEST_P(GemmKernels, DriverSeveralRowTilesLongK) {
+  const GemmConfig& c = *GetParam();
+  TwoThreads two;
+  uint32_t seed = 40;
+  for (size_t k : {size_t{1027}, size_t{2061}}) {
+    for (TaskRunner* runner : {static_cast<TaskRunner*>(nullptr), static_cast<TaskRunner*>(&two)}) {
+      GemmCase tc;
+      tc.m = 4 * c.mr + 1;
+      tc.n = 3 * c.nr + 5;
+      tc.k = k;
+      tc.residual = seed % 2 == 0;
+      tc.a_stride = seed % 3 == 0 ? k + 7 : 0;
+      tc.seed = ++seed;
+      ASSERT_TRUE(check_gemm_driver(c, tc, runner));
+    }
+  }
+}
+
 // Configs with a packed-A path run M in row chunks when the packed rows would pass the driver's
 // scratch limit (4 MiB: 252 rows of K = 8192 for AVX2): cross one chunk boundary, on two threads.
 TEST_P(GemmKernels, DriverPackedARowChunks) {

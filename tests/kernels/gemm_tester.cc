@@ -209,6 +209,16 @@ void gemm_oracle(const GemmCase& tc, const GemmOperands& ops, const std::vector<
   cfg.gemm(tc.m, tc.n, tc.k, ops.a.data(), a_stride, p.buffer.data(), got.data(), c_stride,
            tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
   ::testing::AssertionResult result = compare(tc, want, got, c_stride, cfg.gemm_name);
+  if (!result) return result;
+  if (cfg.gemm_wide != nullptr && cfg.pack_a_row == nullptr) {
+    // The widened-B twin on the same case, the block widened into a buffer that held garbage.
+    std::vector<uint8_t> wide(cfg.wide_block_bytes(tc.k) + 64, 0xA5);
+    cfg.widen_block(tc.k, p.buffer.data(), wide.data());
+    std::fill(got.begin(), got.end(), uint8_t{0xA5});
+    cfg.gemm_wide(tc.m, tc.n, tc.k, ops.a.data(), a_stride, p.buffer.data(), wide.data(), got.data(), c_stride,
+                  tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
+    result = compare(tc, want, got, c_stride, cfg.gemm_wide_name);
+  }
   if (!result || cfg.pack_a_row == nullptr) return result;
   // The packed-A twin on the same case: rows packed by the config's packer into a buffer whose
   // row stride is wider than a packed row (the gap holds garbage the kernel must not read).
@@ -218,7 +228,14 @@ void gemm_oracle(const GemmCase& tc, const GemmOperands& ops, const std::vector<
   std::fill(got.begin(), got.end(), uint8_t{0xA5});
   cfg.gemm_packed_a(tc.m, tc.n, tc.k, packed_a.data(), packed_stride, p.buffer.data(), got.data(), c_stride,
                     tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
-  return compare(tc, want, got, c_stride, cfg.gemm_packed_a_name);
+  result = compare(tc, want, got, c_stride, cfg.gemm_packed_a_name);
+  if (!result || cfg.gemm_wide == nullptr) return result;
+  std::vector<uint8_t> wide(cfg.wide_block_bytes(tc.k) + 64, 0xA5);
+  cfg.widen_block(tc.k, p.buffer.data(), wide.data());
+  std::fill(got.begin(), got.end(), uint8_t{0xA5});
+  cfg.gemm_wide(tc.m, tc.n, tc.k, packed_a.data(), packed_stride, p.buffer.data(), wide.data(), got.data(), c_stride,
+                tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
+  return compare(tc, want, got, c_stride, cfg.gemm_wide_name);
 }
 
 ::testing::AssertionResult check_igemm_ukernel(const GemmConfig& cfg, const GemmCase& tc) {
@@ -249,7 +266,16 @@ void gemm_oracle(const GemmCase& tc, const GemmOperands& ops, const std::vector<
   const GemmEpilogue ep = make_epilogue(tc, ops);
   cfg.igemm(tc.m, tc.n, tc.k, tc.ks, indirection.data(), tc.a_offset, zero.data(), p.buffer.data(), got.data(),
             c_stride, tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
-  return compare(tc, want, got, c_stride, cfg.igemm_name);
+  ::testing::AssertionResult result = compare(tc, want, got, c_stride, cfg.igemm_name);
+  if (!result || cfg.igemm_wide == nullptr) return result;
+  // The widened-B twin: all ks segments widened, as the convolution driver does.
+  const size_t wide_k = tc.ks * ((tc.k + cfg.k_align - 1) / cfg.k_align * cfg.k_align);
+  std::vector<uint8_t> wide(cfg.wide_block_bytes(wide_k) + 64, 0xA5);
+  cfg.widen_block(wide_k, p.buffer.data(), wide.data());
+  std::fill(got.begin(), got.end(), uint8_t{0xA5});
+  cfg.igemm_wide(tc.m, tc.n, tc.k, tc.ks, indirection.data(), tc.a_offset, zero.data(), p.buffer.data(), wide.data(),
+                 got.data(), c_stride, tc.residual ? ops.residual.data() : nullptr, tc.n, &ep);
+  return compare(tc, want, got, c_stride, cfg.igemm_wide_name);
 }
 
 ::testing::AssertionResult check_gemm_driver(const GemmConfig& cfg, const GemmCase& tc, TaskRunner* runner) {

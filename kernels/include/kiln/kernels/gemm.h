@@ -82,6 +82,24 @@ using GemmPackedUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const void
                                      const void* w, void* c, size_t c_stride, const uint8_t* r, size_t r_stride,
                                      const GemmEpilogue* ep);
 
+// Optional widened-B path, used by gemm_run for tasks with >= 2 row tiles: each packed column block
+// is first widened once (per block, per task) into a scratch buffer that the micro-kernel reads
+// with plain vector loads (AVX2 int4: int8 weights, no nibble unpacking in the loop).
+//   GemmWidenBlockFn   writes config.wide_block_bytes(kc) bytes from one packed block
+//   GemmWideUkernelFn  as GemmUkernelFn (or GemmPackedUkernelFn when the config has the packed-A
+//                      path: A is then the packed rows), plus `wide`, the widened copy of block w
+//                      (w still provides the bias and the multipliers)
+using GemmWidenBlockFn = void (*)(size_t kc, const void* packed_block, void* wide);
+using GemmWideBytesFn = size_t (*)(size_t kc);
+using GemmWideUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, const void* a, size_t a_stride_bytes,
+                                   const void* w, const void* wide, void* c, size_t c_stride, const uint8_t* r,
+                                   size_t r_stride, const GemmEpilogue* ep);
+//   IgemmWideUkernelFn as IgemmUkernelFn plus `wide`; the widened block of ks segments is made by
+//                      widen_block(ks * round_up(kc, k_align), ...) (the convolution driver)
+using IgemmWideUkernelFn = void (*)(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a,
+                                    size_t a_offset, const uint8_t* zero, const void* w, const void* wide, void* c,
+                                    size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep);
+
 // How a packer lays out the bytes of one k-group of one column block (pack.h documents both).
 enum class GemmPackLayout : uint8_t {
   kgroup,         // column j's kr consecutive k values at bytes [j*kr, j*kr + kr) of the group
@@ -108,6 +126,13 @@ struct GemmConfig {
   GemmPackedUkernelFn gemm_packed_a = nullptr;
   const char* gemm_packed_a_name = "";
   size_t a_row_align = 1;  // a packed row holds round_up(kc, a_row_align) int16 values
+  // Widened-B path (all four set, or all null).
+  GemmWidenBlockFn widen_block = nullptr;
+  GemmWideBytesFn wide_block_bytes = nullptr;
+  GemmWideUkernelFn gemm_wide = nullptr;
+  IgemmWideUkernelFn igemm_wide = nullptr;
+  const char* gemm_wide_name = "";
+  const char* igemm_wide_name = "";
   // Bumped whenever the packed-weight bytes of this (isa, wbits) change: a .kiln blob packed with
   // another version must be repacked. mr is NOT part of the packed bytes (any mr reads them).
   int layout_version = 1;

@@ -1,0 +1,100 @@
+// ukernel/kiln_w<bits>a8/K<k> (label: the kernel): one full micro-kernel tile (config.mr rows x
+// config.nr columns, u8 output) called over and over on L1-resident operands, for the int8 and
+// int4 configs of the ISA kiln runs: the kernel gemm_run calls when a task has several row tiles
+// (the widened-B one where the config has it, the block widened once outside the loop, as
+// gemm_run amortises it; else the packed-A one; else the plain one). It separates the micro-kernel's own efficiency from the driver's (A packing, tiling,
+// cache traffic), which the gemm/ benchmarks measure together.
+// Counters: GOPS and pct_bound, the percent of the peak loop that bounds that kernel's inner loop
+// (bench_peak.h: bound_peak_gops).
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_peak.h"
+#include "kiln/kernels/gemm.h"
+#include "kiln/kernels/pack.h"
+
+namespace kiln::bench {
+namespace {
+
+void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
+  const kernels::IsaChoice choice = kernels::choose_isa();
+  const kernels::GemmConfig* cfg = choice.ok ? kernels::gemm_config(choice.isa, wbits) : nullptr;
+  if (cfg == nullptr) {
+    st.SkipWithError("no GEMM configuration for this ISA");
+    return;
+  }
+  const size_t m = cfg->mr, n = cfg->nr;
+  std::mt19937 rng(7);
+  const int lo = cfg->wbits == 4 ? -8 : -127, hi = cfg->wbits == 4 ? 7 : 127;
+  std::uniform_int_distribution<int> wd(lo, hi);
+  std::vector<int8_t> w(k * n);
+  for (auto& x : w) x = static_cast<int8_t>(wd(rng));
+  std::vector<uint8_t> a(m * k);
+  for (auto& x : a) x = static_cast<uint8_t>(rng());
+  std::vector<float> mult(n, 1.0f / (64.0f * static_cast<float>(k)));
+  kernels::GemmWeightsSource src;
+  src.w = w.data();
+  src.n = n;
+  src.kc = k;
+  src.c_stride = 1;
+  src.k_stride = n;
+  src.multiplier = mult.data();
+  src.input_zero_point = 128;
+  kernels::AlignedBuffer packed(kernels::packed_gemm_size(*cfg, n, 1, k));
+  const std::string err = kernels::pack_gemm_weights(*cfg, src, packed.data(), packed.size());
+  if (!err.empty()) {
+    st.SkipWithError(err.c_str());
+    return;
+  }
+  const bool packed_a = cfg->pack_a_row != nullptr && cfg->gemm_packed_a != nullptr;
+  const size_t row_bytes = packed_a ? kernels::packed_a_row_bytes(*cfg, k) : k;
+  kernels::AlignedBuffer pa(m * row_bytes);
+  if (packed_a) {
+    for (size_t i = 0; i < m; ++i) cfg->pack_a_row(k, a.data() + i * k, static_cast<uint8_t*>(pa.data()) + i * row_bytes);
+  }
+  const bool wide = cfg->gemm_wide != nullptr;
+  kernels::AlignedBuffer wide_b(wide ? cfg->wide_block_bytes(k) : 0);
+  if (wide) cfg->widen_block(k, packed.data(), wide_b.data());
+  const void* a_rows = packed_a ? pa.data() : static_cast<const void*>(a.data());
+  std::vector<uint8_t> c(m * n);
+  kernels::GemmEpilogue ep;
+  ep.zero_point = 128;
+  for (auto _ : st) {
+    if (wide) {
+      cfg->gemm_wide(m, n, k, a_rows, row_bytes, packed.data(), wide_b.data(), c.data(), n, nullptr, 0, &ep);
+    } else if (packed_a) {
+      cfg->gemm_packed_a(m, n, k, pa.data(), row_bytes, packed.data(), c.data(), n, nullptr, 0, &ep);
+    } else {
+      cfg->gemm(m, n, k, a.data(), k, packed.data(), c.data(), n, nullptr, 0, &ep);
+    }
+    benchmark::ClobberMemory();
+  }
+  const double ops = 2.0 * static_cast<double>(m * n * k);
+  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const double bound = bound_peak_gops(cfg->isa, cfg->wbits);
+  if (bound > 0) {
+    st.counters["pct_bound"] = benchmark::Counter(ops * 100.0 / (bound * 1e9), benchmark::Counter::kIsIterationInvariantRate);
+  }
+  st.SetLabel(wide ? cfg->gemm_wide_name : packed_a ? cfg->gemm_packed_a_name : cfg->gemm_name);
+}
+
+// Registered by weight width, not kernel name: the config table is built by another translation
+// unit's static initialisers, which may not have run yet.
+int register_ukernels() {
+  for (int wbits : {8, 4}) {
+    for (size_t k : {256, 1024}) {
+      benchmark::RegisterBenchmark(("ukernel/kiln_w" + std::to_string(wbits) + "a8/K" + std::to_string(k)).c_str(),
+                                   bench_ukernel, wbits, k)
+          ->UseRealTime();  // pct_bound divides by a wall-clock peak
+    }
+  }
+  return 0;
+}
+
+const int registered = register_ukernels();
+
+}  // namespace
+}  // namespace kiln::bench
