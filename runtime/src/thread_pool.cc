@@ -1,12 +1,40 @@
 #include "kiln/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace kiln {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield");
+#endif
+}
+
+// Polls until done() or until `micros` have passed; true if done() became true. The clock is read
+// every 64 polls (a pause is tens of cycles, a clock read about as much).
+template <class Done>
+bool spin_until(Done done, int64_t micros) {
+  if (micros <= 0) return done();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(micros);
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return done();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = hardware;
   threads_ = threads;
+  // More threads than cores: a spinning worker would take the core a working one needs.
+  spin_micros_ = threads_ <= hardware ? kSpinMicros : 0;
   workers_.reserve(static_cast<size_t>(threads_ - 1));
   for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -14,37 +42,49 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
-// Takes task indices one at a time until none are left. Tiles are coarse (the drivers make a few
-// per thread), so a mutex-protected counter costs nothing measurable and keeps the code simple.
-void ThreadPool::work_on_current_job() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (next_ < count_) {
-    const size_t i = next_++;
-    TaskFn task = task_;
-    void* context = context_;
-    lock.unlock();
+void ThreadPool::drain(TaskFn task, void* context, size_t count) {
+  for (size_t i = next_.fetch_add(1, std::memory_order_relaxed); i < count;
+       i = next_.fetch_add(1, std::memory_order_relaxed)) {
     task(context, i);
-    lock.lock();
-    if (++finished_ == count_) done_.notify_all();
+    finished_.fetch_add(1, std::memory_order_release);
   }
 }
 
+bool ThreadPool::wait_for_job(uint64_t seen) {
+  auto ready = [&] {
+    return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen;
+  };
+  if (!spin_until(ready, spin_micros_)) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++sleepers_;
+    wake_.wait(lock, ready);
+    --sleepers_;
+  }
+  return !stop_.load();
+}
+
 void ThreadPool::worker_loop() {
-  unsigned seen = 0;
-  for (;;) {
+  uint64_t seen = 0;
+  while (wait_for_job(seen)) {
+    TaskFn task;
+    void* context;
+    size_t count;
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      std::lock_guard<std::mutex> lock(mutex_);
+      seen = generation_.load(std::memory_order_relaxed);
+      task = task_;
+      context = context_;
+      count = count_;
+      active_.fetch_add(1, std::memory_order_relaxed);
     }
-    work_on_current_job();
+    drain(task, context, count);
+    active_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -55,23 +95,29 @@ void ThreadPool::run(size_t count, TaskFn task, void* context) {
     return;
   }
   std::lock_guard<std::mutex> serial(run_mutex_);
+  bool notify;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    // A worker that copied the previous job may still be about to claim an index of it: the
+    // counters are reset only once every worker has let go.
+    while (active_.load(std::memory_order_acquire) != 0) {
+      lock.unlock();
+      cpu_relax();
+      lock.lock();
+    }
     task_ = task;
     context_ = context;
     count_ = count;
-    next_ = 0;
-    finished_ = 0;
-    ++generation_;
+    next_.store(0, std::memory_order_relaxed);
+    finished_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+    notify = sleepers_ > 0;
   }
-  wake_.notify_all();
-  work_on_current_job();
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return finished_ == count_; });
-  task_ = nullptr;
-  context_ = nullptr;
-  count_ = 0;
-  next_ = 0;
+  if (notify) wake_.notify_all();
+  drain(task, context, count);
+  // The other threads' last tasks: spin briefly, then let them have the core.
+  auto done = [&] { return finished_.load(std::memory_order_acquire) == count; };
+  while (!spin_until(done, spin_micros_)) std::this_thread::yield();
 }
 
 }  // namespace kiln

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -54,6 +56,35 @@ TEST(ThreadPool, ManyRunsBackToBack) {
   std::atomic<long> sum{0};
   for (int run = 0; run < 2000; ++run) pool.parallel_for(5, [&](size_t i) { sum.fetch_add(static_cast<long>(i)); });
   EXPECT_EQ(sum.load(), 2000L * 10);
+}
+
+// Workers poll for kSpinMicros after a job, then sleep: jobs after a long pause must wake them and
+// still use every thread; a mix of back-to-back and spaced-out jobs must run every index once.
+TEST(ThreadPool, WakesSleepingWorkers) {
+  ThreadPool pool(2);
+  for (int run = 0; run < 6; ++run) {
+    if (run % 2 == 1) std::this_thread::sleep_for(std::chrono::microseconds(4 * ThreadPool::kSpinMicros));
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    std::atomic<int> arrived{0};
+    pool.parallel_for(2, [&](size_t) {
+      arrived.fetch_add(1);
+      while (arrived.load() < 2) std::this_thread::yield();
+      std::lock_guard<std::mutex> lock(m);
+      ids.insert(std::this_thread::get_id());
+    });
+    EXPECT_EQ(ids.size(), 2u) << "run " << run;
+  }
+}
+
+// A task's writes are visible to the caller when run() returns (the tasks' plain stores, no atomics).
+TEST(ThreadPool, TaskWritesVisibleAfterRun) {
+  ThreadPool pool(2);
+  std::vector<int> out(64);
+  for (int run = 0; run < 500; ++run) {
+    pool.parallel_for(out.size(), [&](size_t i) { out[i] = run + static_cast<int>(i); });
+    for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], run + static_cast<int>(i));
+  }
 }
 
 TEST(ThreadPool, ConcurrentCallersAreSerialised) {
