@@ -186,7 +186,10 @@ std::string attr_string(const Attr& a) {
     case Attr::Kind::f: std::snprintf(buf, sizeof buf, "%g", a.f); return buf;
     case Attr::Kind::s: return "\"" + a.s + "\"";
     case Attr::Kind::ints:
-      for (size_t i = 0; i < a.ints.size(); ++i) s += (i ? "," : "") + std::to_string(a.ints[i]);
+      for (size_t i = 0; i < a.ints.size(); ++i) {
+        if (i) s += ',';  // not (i ? "," : "") + ...: gcc 12 reports a false -Wrestrict on that
+        s += std::to_string(a.ints[i]);
+      }
       return "[" + s + "]";
     case Attr::Kind::floats:
       for (size_t i = 0; i < a.floats.size(); ++i) {

@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "avx512_intrinsics.h"
 #include "gemm/row_dispatch.h"
@@ -105,17 +106,26 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
   }
 }
 
+// Independent accumulator sets a tile of M rows cycles through over k: one vpdpbusd has a latency
+// of several cycles, so a GEMV tile (2 chains per set) would wait on its own sums; 8 chains keep
+// both vpdpbusd pipes busy. Full tiles already have 2 * M chains.
+template <int M>
+constexpr int kAccSets = M == 1 ? 4 : M == 2 ? 2 : 1;  // 1, 2 or 4 (the loop below unrolls by it)
+
 // rows(p, ptrs) fills ptrs[0..M) with segment p of each row.
 template <int M, int WBITS, class Rows>
 void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, size_t c_stride, const uint8_t* r,
           size_t r_stride, const GemmEpilogue& ep) {
+  constexpr int U = kAccSets<M>;
   const uint8_t* blk = static_cast<const uint8_t*>(w);
   const __m512i bias0 = _mm512_loadu_si512(blk);
   const __m512i bias1 = _mm512_loadu_si512(blk + 64);
-  __m512i acc[M][2];
-  for (int m = 0; m < M; ++m) {
-    acc[m][0] = WBITS == 8 ? bias0 : _mm512_setzero_si512();
-    acc[m][1] = WBITS == 8 ? bias1 : _mm512_setzero_si512();
+  __m512i acc[U][M][2];
+  for (int u = 0; u < U; ++u) {
+    for (int m = 0; m < M; ++m) {
+      acc[u][m][0] = WBITS == 8 && u == 0 ? bias0 : _mm512_setzero_si512();
+      acc[u][m][1] = WBITS == 8 && u == 0 ? bias1 : _mm512_setzero_si512();
+    }
   }
   const uint8_t* wp = blk + 8 * kNr;
   const size_t k_align = WBITS == 8 ? 4 : 8;
@@ -123,18 +133,21 @@ void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, si
   const uint8_t* a[M];
   constexpr size_t kChunk = WBITS == 8 ? 4 : 8;  // k per loop step
   const size_t k_full = kc / kChunk * kChunk;
-  // One step over kChunk values of k; A4(m, j) is the broadcast of the 4 bytes j*4.. of row m.
+  // One step over kChunk values of k into accumulator set S; A4(m, j) is the broadcast of the 4
+  // bytes j*4.. of row m at offset `ko` past k.
   // A macro rather than a lambda: gcc keeps lambda-captured accumulators in memory.
-#define KILN_VNNI_STEP(A4)                                                   \
+#define KILN_VNNI_STEP(S, A4)                                                \
   do {                                                                       \
+    if constexpr (M <= 2) _mm_prefetch(reinterpret_cast<const char*>(wp) + 1024, _MM_HINT_T0); \
+    if constexpr (M <= 2) _mm_prefetch(reinterpret_cast<const char*>(wp) + 1024 + 64, _MM_HINT_T0); \
     const __m512i x0 = _mm512_loadu_si512(wp);                               \
     const __m512i x1 = _mm512_loadu_si512(wp + 64);                          \
     wp += 128;                                                               \
     if constexpr (WBITS == 8) {                                              \
       for (int m = 0; m < M; ++m) {                                          \
         const __m512i va = A4(m, 0);                                         \
-        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], va, x0);                  \
-        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], va, x1);                  \
+        acc[S][m][0] = _mm512_dpbusd_epi32(acc[S][m][0], va, x0);            \
+        acc[S][m][1] = _mm512_dpbusd_epi32(acc[S][m][1], va, x1);            \
       }                                                                      \
     } else {                                                                 \
       const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));      \
@@ -145,30 +158,52 @@ void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, si
       for (int m = 0; m < M; ++m) {                                          \
         const __m512i va = A4(m, 0);                                         \
         const __m512i vb = A4(m, 1);                                         \
-        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], va, e0);                  \
-        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], va, e1);                  \
-        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], vb, o0);                  \
-        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], vb, o1);                  \
+        acc[S][m][0] = _mm512_dpbusd_epi32(acc[S][m][0], va, e0);            \
+        acc[S][m][1] = _mm512_dpbusd_epi32(acc[S][m][1], va, e1);            \
+        acc[S][m][0] = _mm512_dpbusd_epi32(acc[S][m][0], vb, o0);            \
+        acc[S][m][1] = _mm512_dpbusd_epi32(acc[S][m][1], vb, o1);            \
       }                                                                      \
     }                                                                        \
   } while (0)
   for (size_t p = 0; p < ks; ++p) {
     rows(p, a);
     size_t k = 0;
-#define KILN_A_FULL(m, j) broadcast_a(a[m] + k + 4 * (j))
-    for (; k < k_full; k += kChunk) KILN_VNNI_STEP(KILN_A_FULL);
+    size_t ko = 0;
+#define KILN_A_FULL(m, j) broadcast_a(a[m] + k + ko + 4 * (j))
+    if constexpr (U > 1) {
+      for (; k + U * kChunk <= k_full; k += U * kChunk) {
+        ko = 0;
+        KILN_VNNI_STEP(0, KILN_A_FULL);
+        ko = kChunk;
+        KILN_VNNI_STEP(1 % U, KILN_A_FULL);
+        if constexpr (U > 2) {
+          ko = 2 * kChunk;
+          KILN_VNNI_STEP(2 % U, KILN_A_FULL);
+          ko = 3 * kChunk;
+          KILN_VNNI_STEP(3 % U, KILN_A_FULL);
+        }
+      }
+      ko = 0;
+    }
+    for (; k < k_full; k += kChunk) KILN_VNNI_STEP(0, KILN_A_FULL);
 #undef KILN_A_FULL
     if (k < kcp) {  // the partial last chunk, zero-padded (the padded weights are zero)
 #define KILN_A_TAIL(m, j) _mm512_set1_epi32(static_cast<int32_t>(tail_bytes(a[m], k + 4 * (j), kc)))
-      KILN_VNNI_STEP(KILN_A_TAIL);
+      KILN_VNNI_STEP(0, KILN_A_TAIL);
 #undef KILN_A_TAIL
     }
   }
 #undef KILN_VNNI_STEP
+  for (int u = 1; u < U; ++u) {
+    for (int m = 0; m < M; ++m) {
+      acc[0][m][0] = _mm512_add_epi32(acc[0][m][0], acc[u][m][0]);
+      acc[0][m][1] = _mm512_add_epi32(acc[0][m][1], acc[u][m][1]);
+    }
+  }
   if constexpr (WBITS == 4) {
     for (int m = 0; m < M; ++m) {
-      acc[m][0] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][0], 4), bias0);
-      acc[m][1] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][1], 4), bias1);
+      acc[0][m][0] = _mm512_add_epi32(_mm512_srai_epi32(acc[0][m][0], 4), bias0);
+      acc[0][m][1] = _mm512_add_epi32(_mm512_srai_epi32(acc[0][m][1], 4), bias1);
     }
   }
   const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
@@ -179,8 +214,8 @@ void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, si
   for (int m = 0; m < M; ++m) {
     uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * eb;
     const uint8_t* rrow = r ? r + m * r_stride : nullptr;
-    store_cols(ep, e, acc[m][0], mult0, rrow, crow, n0);
-    if (n1) store_cols(ep, e, acc[m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
+    store_cols(ep, e, acc[0][m][0], mult0, rrow, crow, n0);
+    if (n1) store_cols(ep, e, acc[0][m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
   }
 }
 
