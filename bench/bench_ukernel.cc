@@ -81,6 +81,75 @@ void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
   st.SetLabel(wide ? cfg->gemm_wide_name : packed_a ? cfg->gemm_packed_a_name : cfg->gemm_name);
 }
 
+// ukernel/kiln_w<bits>a8/igemm_K<kc>x<ks>: the igemm micro-kernel (the widened-B one where the
+// config has it) on one full tile of a k x k convolution's shape: ks segments of kc channels, each
+// row pointer to its own L1-resident row, as a 3x3 convolution's indirection buffer gives it.
+void bench_uigemm(benchmark::State& st, int wbits, size_t kc, size_t ks) {
+  const kernels::IsaChoice choice = kernels::choose_isa();
+  const kernels::GemmConfig* cfg = choice.ok ? kernels::gemm_config(choice.isa, wbits) : nullptr;
+  if (cfg == nullptr) {
+    st.SkipWithError("no GEMM configuration for this ISA");
+    return;
+  }
+  const size_t m = cfg->mr, n = cfg->nr;
+  std::mt19937 rng(7);
+  const int lo = cfg->wbits == 4 ? -8 : -127, hi = cfg->wbits == 4 ? 7 : 127;
+  std::uniform_int_distribution<int> wd(lo, hi);
+  std::vector<int8_t> w(ks * kc * n);
+  for (auto& x : w) x = static_cast<int8_t>(wd(rng));
+  std::vector<float> mult(n, 1.0f / (64.0f * static_cast<float>(ks * kc)));
+  kernels::GemmWeightsSource src;
+  src.w = w.data();
+  src.n = n;
+  src.ks = ks;
+  src.kc = kc;
+  src.ks_stride = kc;
+  src.c_stride = ks * kc;
+  src.k_stride = 1;
+  src.multiplier = mult.data();
+  src.input_zero_point = 128;
+  kernels::AlignedBuffer packed(kernels::packed_gemm_size(*cfg, n, ks, kc));
+  const std::string err = kernels::pack_gemm_weights(*cfg, src, packed.data(), packed.size());
+  if (!err.empty()) {
+    st.SkipWithError(err.c_str());
+    return;
+  }
+  // (m + ks) distinct input rows, tap p of row i reading row i + p (neighbouring output pixels
+  // share input rows as in a convolution), plus the zero row.
+  const size_t row = (kc + 63) / 64 * 64;
+  kernels::AlignedBuffer input((m + ks) * row + 64);
+  auto* in = static_cast<uint8_t*>(input.data());
+  for (size_t i = 0; i < (m + ks) * row; ++i) in[i] = static_cast<uint8_t>(rng());
+  std::vector<uint8_t> zero(row + 64, 128);
+  std::vector<const uint8_t*> ind(ks * m);
+  for (size_t p = 0; p < ks; ++p) {
+    for (size_t i = 0; i < m; ++i) ind[p * m + i] = in + (i + p) * row;
+  }
+  const size_t k_align = cfg->k_align;
+  const bool wide = cfg->igemm_wide != nullptr;
+  kernels::AlignedBuffer wide_b(wide ? cfg->wide_block_bytes(ks * ((kc + k_align - 1) / k_align * k_align)) : 0);
+  if (wide) cfg->widen_block(ks * ((kc + k_align - 1) / k_align * k_align), packed.data(), wide_b.data());
+  std::vector<uint8_t> c(m * n);
+  kernels::GemmEpilogue ep;
+  ep.zero_point = 128;
+  for (auto _ : st) {
+    if (wide) {
+      cfg->igemm_wide(m, n, kc, ks, ind.data(), 0, zero.data(), packed.data(), wide_b.data(), c.data(), n, nullptr, 0,
+                      &ep);
+    } else {
+      cfg->igemm(m, n, kc, ks, ind.data(), 0, zero.data(), packed.data(), c.data(), n, nullptr, 0, &ep);
+    }
+    benchmark::ClobberMemory();
+  }
+  const double ops = 2.0 * static_cast<double>(m * n * kc * ks);
+  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const double bound = bound_peak_gops(cfg->isa, cfg->wbits);
+  if (bound > 0) {
+    st.counters["pct_bound"] = benchmark::Counter(ops * 100.0 / (bound * 1e9), benchmark::Counter::kIsIterationInvariantRate);
+  }
+  st.SetLabel(wide ? cfg->igemm_wide_name : cfg->igemm_name);
+}
+
 // Registered by weight width, not kernel name: the config table is built by another translation
 // unit's static initialisers, which may not have run yet.
 int register_ukernels() {
@@ -89,6 +158,12 @@ int register_ukernels() {
       benchmark::RegisterBenchmark(("ukernel/kiln_w" + std::to_string(wbits) + "a8/K" + std::to_string(k)).c_str(),
                                    bench_ukernel, wbits, k)
           ->UseRealTime();  // pct_bound divides by a wall-clock peak
+    }
+    for (size_t kc : {64, 256}) {
+      benchmark::RegisterBenchmark(
+          ("ukernel/kiln_w" + std::to_string(wbits) + "a8/igemm_K" + std::to_string(kc) + "x9").c_str(), bench_uigemm,
+          wbits, kc, size_t{9})
+          ->UseRealTime();
     }
   }
   return 0;

@@ -106,6 +106,162 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
   }
 }
 
+// Adds the bias (int4: after the >> 4 that undoes the 16 * w nibble scaling; int8 accumulators
+// start from it) and runs the epilogue on an M x 32 tile of int32 sums.
+template <int M, int WBITS>
+void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, size_t c_stride, const uint8_t* r,
+                 size_t r_stride, const GemmEpilogue& ep) {
+  if constexpr (WBITS == 4) {
+    const __m512i bias0 = _mm512_loadu_si512(blk);
+    const __m512i bias1 = _mm512_loadu_si512(blk + 64);
+    for (int m = 0; m < M; ++m) {
+      acc[m][0] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][0], 4), bias0);
+      acc[m][1] = _mm512_add_epi32(_mm512_srai_epi32(acc[m][1], 4), bias1);
+    }
+  }
+  const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
+  const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
+  const Epilogue e(ep);
+  const size_t eb = ep.output == GemmOutput::u8 ? 1 : 4;
+  const size_t n0 = nc < 16 ? nc : 16, n1 = nc > 16 ? nc - 16 : 0;
+  for (int m = 0; m < M; ++m) {
+    uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * eb;
+    const uint8_t* rrow = r ? r + m * r_stride : nullptr;
+    store_cols(ep, e, acc[m][0], mult0, rrow, crow, n0);
+    if (n1) store_cols(ep, e, acc[m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
+  }
+}
+
+#if !defined(KILN_AVX512_EMULATED)
+// The full 8-row tile in asm, every segment and k-step (native builds; kc a multiple of the k
+// step). As intrinsics gcc 12 copies all 16 accumulators to other registers and back on every
+// k-step (32 extra µops per 16 vpdpbusd: the igemm ran at 70% of the vpdpbusd peak), or, with
+// register pins, keeps them on the stack. The accumulators live in zmm0-15 for the whole tile;
+// rows[p * 8 + m] is row m's pointer for segment p (the igemm indirection layout), moved by
+// a_offset unless it is `zero`. The SIMDe build and the other row counts keep the intrinsics.
+#define KILN_VNNI_ROW(R, OFF, REG, B0, B1)              \
+  "vpbroadcastd " #OFF "(%%r" #R ",%[k]), %%zmm" #REG "\n\t" \
+  "vpdpbusd %%zmm" #B0 ", %%zmm" #REG ", %%zmm" KILN_ACC0_##R "\n\t" \
+  "vpdpbusd %%zmm" #B1 ", %%zmm" #REG ", %%zmm" KILN_ACC1_##R "\n\t"
+#define KILN_ACC0_8 "0"
+#define KILN_ACC1_8 "1"
+#define KILN_ACC0_9 "2"
+#define KILN_ACC1_9 "3"
+#define KILN_ACC0_10 "4"
+#define KILN_ACC1_10 "5"
+#define KILN_ACC0_11 "6"
+#define KILN_ACC1_11 "7"
+#define KILN_ACC0_12 "8"
+#define KILN_ACC1_12 "9"
+#define KILN_ACC0_13 "10"
+#define KILN_ACC1_13 "11"
+#define KILN_ACC0_14 "12"
+#define KILN_ACC1_14 "13"
+#define KILN_ACC0_15 "14"
+#define KILN_ACC1_15 "15"
+#define KILN_VNNI_ROWS(OFF, B0, B1)                                                                          \
+  KILN_VNNI_ROW(8, OFF, 26, B0, B1) KILN_VNNI_ROW(9, OFF, 27, B0, B1) KILN_VNNI_ROW(10, OFF, 26, B0, B1)     \
+  KILN_VNNI_ROW(11, OFF, 27, B0, B1) KILN_VNNI_ROW(12, OFF, 26, B0, B1) KILN_VNNI_ROW(13, OFF, 27, B0, B1)   \
+  KILN_VNNI_ROW(14, OFF, 26, B0, B1) KILN_VNNI_ROW(15, OFF, 27, B0, B1)
+// Segment pointer m of 8 into r(8 + m): rows[m], plus a_offset unless it is the zero row.
+#define KILN_VNNI_PTR(R, I)                   \
+  "mov " #I "(%[rows]), %%r" #R "\n\t"       \
+  "mov %%r" #R ", %%rax\n\t"                  \
+  "add %[a_offset], %%rax\n\t"                \
+  "cmp %[zero], %%r" #R "\n\t"                \
+  "cmovne %%rax, %%r" #R "\n\t"
+#define KILN_VNNI_LOAD_ACC(I) "vmovdqu64 " #I "*64(%[acc]), %%zmm" #I "\n\t"
+#define KILN_VNNI_STORE_ACC(I) "vmovdqu64 %%zmm" #I ", " #I "*64(%[acc])\n\t"
+#define KILN_VNNI_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+
+template <int WBITS>
+void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows, size_t a_offset, const uint8_t* zero,
+               const uint8_t* blk, __m512i (&acc)[8][2]) {
+  for (int m = 0; m < 8; ++m) {  // int8 sums start from the bias, int4 ones from 0 (finish_tile)
+    acc[m][0] = WBITS == 8 ? _mm512_loadu_si512(blk) : _mm512_setzero_si512();
+    acc[m][1] = WBITS == 8 ? _mm512_loadu_si512(blk + 64) : _mm512_setzero_si512();
+  }
+  const uint8_t* wp = blk + 8 * kNr;
+  const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
+  size_t k;
+  if constexpr (WBITS == 8) {
+    __asm__ volatile(
+        KILN_VNNI_ACC16(KILN_VNNI_LOAD_ACC)
+        "2:\n\t"
+        KILN_VNNI_PTR(8, 0) KILN_VNNI_PTR(9, 8) KILN_VNNI_PTR(10, 16) KILN_VNNI_PTR(11, 24)
+        KILN_VNNI_PTR(12, 32) KILN_VNNI_PTR(13, 40) KILN_VNNI_PTR(14, 48) KILN_VNNI_PTR(15, 56)
+        "add $64, %[rows]\n\t"
+        "xor %k[k], %k[k]\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[w]), %%zmm30\n\t"
+        "vmovdqu64 64(%[w]), %%zmm31\n\t"
+        KILN_VNNI_ROWS(0, 30, 31)
+        "sub $-128, %[w]\n\t"
+        "add $4, %[k]\n\t"
+        "cmp %[kc], %[k]\n\t"
+        "jb 1b\n\t"
+        "dec %[ks]\n\t"
+        "jnz 2b\n\t"
+        KILN_VNNI_ACC16(KILN_VNNI_STORE_ACC)
+        : [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
+        : [acc] "r"(&acc[0][0]), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
+        : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+          "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm26",
+          "xmm27", "xmm30", "xmm31", "cc", "memory");
+  } else {
+    // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
+    // nibbles (k-group 2g + 1) against k+4..k+7.
+    __asm__ volatile(
+        KILN_VNNI_ACC16(KILN_VNNI_LOAD_ACC)
+        "2:\n\t"
+        KILN_VNNI_PTR(8, 0) KILN_VNNI_PTR(9, 8) KILN_VNNI_PTR(10, 16) KILN_VNNI_PTR(11, 24)
+        KILN_VNNI_PTR(12, 32) KILN_VNNI_PTR(13, 40) KILN_VNNI_PTR(14, 48) KILN_VNNI_PTR(15, 56)
+        "add $64, %[rows]\n\t"
+        "xor %k[k], %k[k]\n\t"
+        "1:\n\t"
+        "vmovdqu64 (%[w]), %%zmm30\n\t"
+        "vmovdqu64 64(%[w]), %%zmm31\n\t"
+        "vpsllw $4, %%zmm30, %%zmm28\n\t"
+        "vpsllw $4, %%zmm31, %%zmm29\n\t"
+        "vpandq %[nib], %%zmm28, %%zmm28\n\t"
+        "vpandq %[nib], %%zmm29, %%zmm29\n\t"
+        "vpandq %[nib], %%zmm30, %%zmm30\n\t"
+        "vpandq %[nib], %%zmm31, %%zmm31\n\t"
+        KILN_VNNI_ROWS(0, 28, 29)
+        KILN_VNNI_ROWS(4, 30, 31)
+        "sub $-128, %[w]\n\t"
+        "add $8, %[k]\n\t"
+        "cmp %[kc], %[k]\n\t"
+        "jb 1b\n\t"
+        "dec %[ks]\n\t"
+        "jnz 2b\n\t"
+        KILN_VNNI_ACC16(KILN_VNNI_STORE_ACC)
+        : [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
+        : [acc] "r"(&acc[0][0]), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero), [nib] "v"(nib_hi)
+        : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+          "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm26",
+          "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+  }
+}
+#undef KILN_VNNI_ACC16
+#undef KILN_VNNI_STORE_ACC
+#undef KILN_VNNI_LOAD_ACC
+#undef KILN_VNNI_PTR
+#undef KILN_VNNI_ROWS
+#undef KILN_VNNI_ROW
+#endif
+
+// Whether the asm tile takes this call: 8 rows, native build, every segment whole k-steps.
+template <int WBITS>
+constexpr bool asm_tile(size_t mr, size_t kc) {
+#if defined(KILN_AVX512_EMULATED)
+  (void)mr, (void)kc;
+  return false;
+#else
+  return mr >= kMr && kc > 0 && kc % (WBITS == 8 ? 4 : 8) == 0;
+#endif
+}
+
 // Independent accumulator sets a tile of M rows cycles through over k: one vpdpbusd has a latency
 // of several cycles, so a GEMV tile (2 chains per set) would wait on its own sums; 8 chains keep
 // both vpdpbusd pipes busy. Full tiles already have 2 * M chains.
@@ -200,28 +356,22 @@ void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, si
       acc[0][m][1] = _mm512_add_epi32(acc[0][m][1], acc[u][m][1]);
     }
   }
-  if constexpr (WBITS == 4) {
-    for (int m = 0; m < M; ++m) {
-      acc[0][m][0] = _mm512_add_epi32(_mm512_srai_epi32(acc[0][m][0], 4), bias0);
-      acc[0][m][1] = _mm512_add_epi32(_mm512_srai_epi32(acc[0][m][1], 4), bias1);
-    }
-  }
-  const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
-  const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
-  const Epilogue e(ep);
-  const size_t eb = ep.output == GemmOutput::u8 ? 1 : 4;
-  const size_t n0 = nc < 16 ? nc : 16, n1 = nc > 16 ? nc - 16 : 0;
-  for (int m = 0; m < M; ++m) {
-    uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * eb;
-    const uint8_t* rrow = r ? r + m * r_stride : nullptr;
-    store_cols(ep, e, acc[0][m][0], mult0, rrow, crow, n0);
-    if (n1) store_cols(ep, e, acc[0][m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
-  }
+  finish_tile<M, WBITS>(acc[0], blk, nc, c, c_stride, r, r_stride, ep);
 }
 
 template <int WBITS>
 void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_stride, const void* w, void* c,
                    size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep) {
+#if !defined(KILN_AVX512_EMULATED)
+  if (asm_tile<WBITS>(mr, kc)) {
+    const uint8_t* rows[kMr];
+    for (size_t m = 0; m < kMr; ++m) rows[m] = a + m * a_stride;
+    alignas(64) __m512i acc[kMr][2];
+    tile8_asm<WBITS>(kc, 1, rows, 0, nullptr, static_cast<const uint8_t*>(w), acc);
+    finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
+    return;
+  }
+#endif
   auto run = [&](auto mtag) {
     constexpr int M = decltype(mtag)::value;
     tile<M, WBITS>(
@@ -238,6 +388,14 @@ template <int WBITS>
 void igemm_dispatch(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* const* a, size_t a_offset,
                     const uint8_t* zero, const void* w, void* c, size_t c_stride, const uint8_t* r, size_t r_stride,
                     const GemmEpilogue* ep) {
+#if !defined(KILN_AVX512_EMULATED)
+  if (asm_tile<WBITS>(mr, kc)) {
+    alignas(64) __m512i acc[kMr][2];
+    tile8_asm<WBITS>(kc, ks, a, a_offset, zero, static_cast<const uint8_t*>(w), acc);
+    finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
+    return;
+  }
+#endif
   auto run = [&](auto mtag) {
     constexpr int M = decltype(mtag)::value;
     tile<M, WBITS>(
