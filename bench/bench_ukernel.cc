@@ -154,7 +154,7 @@ void bench_uigemm(benchmark::State& st, int wbits, size_t kc, size_t ks) {
 // unit's static initialisers, which may not have run yet.
 int register_ukernels() {
   for (int wbits : {8, 4}) {
-    for (size_t k : {256, 1024}) {
+    for (size_t k : {24, 64, 144, 256, 1024}) {
       benchmark::RegisterBenchmark(("ukernel/kiln_w" + std::to_string(wbits) + "a8/K" + std::to_string(k)).c_str(),
                                    bench_ukernel, wbits, k)
           ->UseRealTime();  // pct_bound divides by a wall-clock peak

@@ -106,10 +106,41 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
   }
 }
 
+// The u8 epilogue of whole 32-column rows without a residual or hardswish, two rows at a time: the
+// same operations as store_cols (multiply, clamp to [qmin, qmax] - zero point in float, round half
+// to even, add the zero point) with the int32 -> byte narrowing done by two packs for 64 values
+// (the sums are within [qmin, qmax] - zero point, so neither pack saturates) and one vpermd that
+// undoes the packs' lane interleaving, instead of a vpmovusdb per 16 values.
+template <int M>
+void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, uint8_t* c,
+                   size_t c_stride) {
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(ep.qmin - ep.zero_point));
+  const __m512 hi = _mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point));
+  const __m512i zp16 = _mm512_set1_epi16(static_cast<int16_t>(ep.zero_point));
+  // After packs_epi32(a, b) and packus_epi16 of two such, 128-bit lane i holds the dwords
+  // a[4i..], b[4i..], c[4i..], d[4i..]; this puts a, b (row m) in the low and c, d in the high half.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  auto codes = [&](__m512i x, __m512 mult) {
+    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), mult);
+    return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+  };
+  for (int m = 0; m < M; m += 2) {
+    const int m1 = m + 1 < M ? m + 1 : m;
+    const __m512i r0 = _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m][0], mult0), codes(acc[m][1], mult1)), zp16);
+    const __m512i r1 =
+        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0), codes(acc[m1][1], mult1)), zp16);
+    const __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
+    if (m + 1 < M) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (m + 1) * c_stride), _mm512_extracti64x4_epi64(bytes, 1));
+    }
+  }
+}
+
 // Adds the bias (int4: after the >> 4 that undoes the 16 * w nibble scaling; int8 accumulators
 // start from it) and runs the epilogue on an M x 32 tile of int32 sums.
 template <int M, int WBITS>
-void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, size_t c_stride, const uint8_t* r,
+inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, size_t c_stride, const uint8_t* r,
                  size_t r_stride, const GemmEpilogue& ep) {
   if constexpr (WBITS == 4) {
     const __m512i bias0 = _mm512_loadu_si512(blk);
@@ -121,6 +152,10 @@ void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, s
   }
   const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
   const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
+  if (ep.output == GemmOutput::u8 && r == nullptr && ep.activation != Activation::hardswish && nc == kNr) {
+    store_u8_rows<M>(ep, acc, mult0, mult1, static_cast<uint8_t*>(c), c_stride);
+    return;
+  }
   const Epilogue e(ep);
   const size_t eb = ep.output == GemmOutput::u8 ? 1 : 4;
   const size_t n0 = nc < 16 ? nc : 16, n1 = nc > 16 ? nc - 16 : 0;
@@ -136,65 +171,58 @@ void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, s
 // The full 8-row tile in asm, every segment and k-step (native builds; kc a multiple of the k
 // step). As intrinsics gcc 12 copies all 16 accumulators to other registers and back on every
 // k-step (32 extra µops per 16 vpdpbusd: the igemm ran at 70% of the vpdpbusd peak), or, with
-// register pins, keeps them on the stack. The accumulators live in zmm0-15 for the whole tile;
-// rows[p * 8 + m] is row m's pointer for segment p (the igemm indirection layout), moved by
-// a_offset unless it is `zero`. The SIMDe build and the other row counts keep the intrinsics.
-#define KILN_VNNI_ROW(R, OFF, REG, B0, B1)              \
+// register pins, keeps them on the stack. The accumulators are the asm's register outputs,
+// started from the bias (int8) or zero (int4) inside it; rows[p * 8 + m] is row m's pointer for
+// segment p (the igemm indirection layout), moved by a_offset unless it is `zero`. The SIMDe
+// build and the other row counts keep the intrinsics.
+#define KILN_VNNI_ROW(M, R, OFF, REG, B0, B1)                \
   "vpbroadcastd " #OFF "(%%r" #R ",%[k]), %%zmm" #REG "\n\t" \
-  "vpdpbusd %%zmm" #B0 ", %%zmm" #REG ", %%zmm" KILN_ACC0_##R "\n\t" \
-  "vpdpbusd %%zmm" #B1 ", %%zmm" #REG ", %%zmm" KILN_ACC1_##R "\n\t"
-#define KILN_ACC0_8 "0"
-#define KILN_ACC1_8 "1"
-#define KILN_ACC0_9 "2"
-#define KILN_ACC1_9 "3"
-#define KILN_ACC0_10 "4"
-#define KILN_ACC1_10 "5"
-#define KILN_ACC0_11 "6"
-#define KILN_ACC1_11 "7"
-#define KILN_ACC0_12 "8"
-#define KILN_ACC1_12 "9"
-#define KILN_ACC0_13 "10"
-#define KILN_ACC1_13 "11"
-#define KILN_ACC0_14 "12"
-#define KILN_ACC1_14 "13"
-#define KILN_ACC0_15 "14"
-#define KILN_ACC1_15 "15"
-#define KILN_VNNI_ROWS(OFF, B0, B1)                                                                          \
-  KILN_VNNI_ROW(8, OFF, 26, B0, B1) KILN_VNNI_ROW(9, OFF, 27, B0, B1) KILN_VNNI_ROW(10, OFF, 26, B0, B1)     \
-  KILN_VNNI_ROW(11, OFF, 27, B0, B1) KILN_VNNI_ROW(12, OFF, 26, B0, B1) KILN_VNNI_ROW(13, OFF, 27, B0, B1)   \
-  KILN_VNNI_ROW(14, OFF, 26, B0, B1) KILN_VNNI_ROW(15, OFF, 27, B0, B1)
+  "vpdpbusd %%zmm" #B0 ", %%zmm" #REG ", %[c" #M "0]\n\t"    \
+  "vpdpbusd %%zmm" #B1 ", %%zmm" #REG ", %[c" #M "1]\n\t"
+#define KILN_VNNI_ROWS(OFF, B0, B1)                                                                                \
+  KILN_VNNI_ROW(0, 8, OFF, 26, B0, B1) KILN_VNNI_ROW(1, 9, OFF, 27, B0, B1) KILN_VNNI_ROW(2, 10, OFF, 26, B0, B1) \
+  KILN_VNNI_ROW(3, 11, OFF, 27, B0, B1) KILN_VNNI_ROW(4, 12, OFF, 26, B0, B1)                                      \
+  KILN_VNNI_ROW(5, 13, OFF, 27, B0, B1) KILN_VNNI_ROW(6, 14, OFF, 26, B0, B1) KILN_VNNI_ROW(7, 15, OFF, 27, B0, B1)
 // Segment pointer m of 8 into r(8 + m): rows[m], plus a_offset unless it is the zero row.
-#define KILN_VNNI_PTR(R, I)                   \
+#define KILN_VNNI_PTR(R, I)                  \
   "mov " #I "(%[rows]), %%r" #R "\n\t"       \
-  "mov %%r" #R ", %%rax\n\t"                  \
-  "add %[a_offset], %%rax\n\t"                \
-  "cmp %[zero], %%r" #R "\n\t"                \
+  "mov %%r" #R ", %%rax\n\t"                 \
+  "add %[a_offset], %%rax\n\t"               \
+  "cmp %[zero], %%r" #R "\n\t"               \
   "cmovne %%rax, %%r" #R "\n\t"
-#define KILN_VNNI_LOAD_ACC(I) "vmovdqu64 " #I "*64(%[acc]), %%zmm" #I "\n\t"
-#define KILN_VNNI_STORE_ACC(I) "vmovdqu64 %%zmm" #I ", " #I "*64(%[acc])\n\t"
-#define KILN_VNNI_ACC16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define KILN_VNNI_PTRS                                                                                 \
+  KILN_VNNI_PTR(8, 0) KILN_VNNI_PTR(9, 8) KILN_VNNI_PTR(10, 16) KILN_VNNI_PTR(11, 24) KILN_VNNI_PTR(12, 32) \
+  KILN_VNNI_PTR(13, 40) KILN_VNNI_PTR(14, 48) KILN_VNNI_PTR(15, 56)                                         \
+  "add $64, %[rows]\n\t"                                                                                     \
+  "xor %k[k], %k[k]\n\t"
+#define KILN_VNNI_INIT(M, X0, X1) "vmovdqa64 " X0 ", %[c" #M "0]\n\tvmovdqa64 " X1 ", %[c" #M "1]\n\t"
+#define KILN_VNNI_INIT8(X0, X1)                                                                              \
+  KILN_VNNI_INIT(0, X0, X1) KILN_VNNI_INIT(1, X0, X1) KILN_VNNI_INIT(2, X0, X1) KILN_VNNI_INIT(3, X0, X1) \
+  KILN_VNNI_INIT(4, X0, X1) KILN_VNNI_INIT(5, X0, X1) KILN_VNNI_INIT(6, X0, X1) KILN_VNNI_INIT(7, X0, X1)
+#define KILN_VNNI_OUTPUTS                                                                                     \
+  [c00] "=&v"(acc[0][0]), [c01] "=&v"(acc[0][1]), [c10] "=&v"(acc[1][0]), [c11] "=&v"(acc[1][1]),              \
+      [c20] "=&v"(acc[2][0]), [c21] "=&v"(acc[2][1]), [c30] "=&v"(acc[3][0]), [c31] "=&v"(acc[3][1]),          \
+      [c40] "=&v"(acc[4][0]), [c41] "=&v"(acc[4][1]), [c50] "=&v"(acc[5][0]), [c51] "=&v"(acc[5][1]),          \
+      [c60] "=&v"(acc[6][0]), [c61] "=&v"(acc[6][1]), [c70] "=&v"(acc[7][0]), [c71] "=&v"(acc[7][1]),          \
+      [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
+#define KILN_VNNI_CLOBBERS "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm26", "xmm27", "cc", "memory"
 
 template <int WBITS>
-void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows, size_t a_offset, const uint8_t* zero,
-               const uint8_t* blk, __m512i (&acc)[8][2]) {
-  for (int m = 0; m < 8; ++m) {  // int8 sums start from the bias, int4 ones from 0 (finish_tile)
-    acc[m][0] = WBITS == 8 ? _mm512_loadu_si512(blk) : _mm512_setzero_si512();
-    acc[m][1] = WBITS == 8 ? _mm512_loadu_si512(blk + 64) : _mm512_setzero_si512();
-  }
+inline __attribute__((always_inline)) void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows,
+                                                     size_t a_offset, const uint8_t* zero, const uint8_t* blk,
+                                                     __m512i (&acc)[8][2]) {
   const uint8_t* wp = blk + 8 * kNr;
-  const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
   size_t k;
   if constexpr (WBITS == 8) {
     __asm__ volatile(
-        KILN_VNNI_ACC16(KILN_VNNI_LOAD_ACC)
-        "2:\n\t"
-        KILN_VNNI_PTR(8, 0) KILN_VNNI_PTR(9, 8) KILN_VNNI_PTR(10, 16) KILN_VNNI_PTR(11, 24)
-        KILN_VNNI_PTR(12, 32) KILN_VNNI_PTR(13, 40) KILN_VNNI_PTR(14, 48) KILN_VNNI_PTR(15, 56)
-        "add $64, %[rows]\n\t"
-        "xor %k[k], %k[k]\n\t"
+        "vmovdqu64 (%[blk]), %%zmm30\n\t"
+        "vmovdqu64 64(%[blk]), %%zmm31\n\t"  //
+        KILN_VNNI_INIT8("%%zmm30", "%%zmm31")
+        "2:\n\t"  //
+        KILN_VNNI_PTRS
         "1:\n\t"
         "vmovdqu64 (%[w]), %%zmm30\n\t"
-        "vmovdqu64 64(%[w]), %%zmm31\n\t"
+        "vmovdqu64 64(%[w]), %%zmm31\n\t"  //
         KILN_VNNI_ROWS(0, 30, 31)
         "sub $-128, %[w]\n\t"
         "add $4, %[k]\n\t"
@@ -202,22 +230,18 @@ void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows, size_t a_offset
         "jb 1b\n\t"
         "dec %[ks]\n\t"
         "jnz 2b\n\t"
-        KILN_VNNI_ACC16(KILN_VNNI_STORE_ACC)
-        : [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
-        : [acc] "r"(&acc[0][0]), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
-        : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
-          "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm26",
-          "xmm27", "xmm30", "xmm31", "cc", "memory");
+        : KILN_VNNI_OUTPUTS
+        : [blk] "r"(blk), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
+        : KILN_VNNI_CLOBBERS, "xmm30", "xmm31");
   } else {
     // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
     // nibbles (k-group 2g + 1) against k+4..k+7.
+    const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
     __asm__ volatile(
-        KILN_VNNI_ACC16(KILN_VNNI_LOAD_ACC)
-        "2:\n\t"
-        KILN_VNNI_PTR(8, 0) KILN_VNNI_PTR(9, 8) KILN_VNNI_PTR(10, 16) KILN_VNNI_PTR(11, 24)
-        KILN_VNNI_PTR(12, 32) KILN_VNNI_PTR(13, 40) KILN_VNNI_PTR(14, 48) KILN_VNNI_PTR(15, 56)
-        "add $64, %[rows]\n\t"
-        "xor %k[k], %k[k]\n\t"
+        "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"  //
+        KILN_VNNI_INIT8("%%zmm30", "%%zmm30")
+        "2:\n\t"  //
+        KILN_VNNI_PTRS
         "1:\n\t"
         "vmovdqu64 (%[w]), %%zmm30\n\t"
         "vmovdqu64 64(%[w]), %%zmm31\n\t"
@@ -226,8 +250,8 @@ void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows, size_t a_offset
         "vpandq %[nib], %%zmm28, %%zmm28\n\t"
         "vpandq %[nib], %%zmm29, %%zmm29\n\t"
         "vpandq %[nib], %%zmm30, %%zmm30\n\t"
-        "vpandq %[nib], %%zmm31, %%zmm31\n\t"
-        KILN_VNNI_ROWS(0, 28, 29)
+        "vpandq %[nib], %%zmm31, %%zmm31\n\t"  //
+        KILN_VNNI_ROWS(0, 28, 29)               //
         KILN_VNNI_ROWS(4, 30, 31)
         "sub $-128, %[w]\n\t"
         "add $8, %[k]\n\t"
@@ -235,17 +259,16 @@ void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows, size_t a_offset
         "jb 1b\n\t"
         "dec %[ks]\n\t"
         "jnz 2b\n\t"
-        KILN_VNNI_ACC16(KILN_VNNI_STORE_ACC)
-        : [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
-        : [acc] "r"(&acc[0][0]), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero), [nib] "v"(nib_hi)
-        : "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
-          "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm26",
-          "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory");
+        : KILN_VNNI_OUTPUTS
+        : [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero), [nib] "v"(nib_hi)
+        : KILN_VNNI_CLOBBERS, "xmm28", "xmm29", "xmm30", "xmm31");
   }
 }
-#undef KILN_VNNI_ACC16
-#undef KILN_VNNI_STORE_ACC
-#undef KILN_VNNI_LOAD_ACC
+#undef KILN_VNNI_CLOBBERS
+#undef KILN_VNNI_OUTPUTS
+#undef KILN_VNNI_INIT8
+#undef KILN_VNNI_INIT
+#undef KILN_VNNI_PTRS
 #undef KILN_VNNI_PTR
 #undef KILN_VNNI_ROWS
 #undef KILN_VNNI_ROW
@@ -366,7 +389,7 @@ void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_s
   if (asm_tile<WBITS>(mr, kc)) {
     const uint8_t* rows[kMr];
     for (size_t m = 0; m < kMr; ++m) rows[m] = a + m * a_stride;
-    alignas(64) __m512i acc[kMr][2];
+    __m512i acc[kMr][2];
     tile8_asm<WBITS>(kc, 1, rows, 0, nullptr, static_cast<const uint8_t*>(w), acc);
     finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
     return;
@@ -390,7 +413,7 @@ void igemm_dispatch(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* c
                     const GemmEpilogue* ep) {
 #if !defined(KILN_AVX512_EMULATED)
   if (asm_tile<WBITS>(mr, kc)) {
-    alignas(64) __m512i acc[kMr][2];
+    __m512i acc[kMr][2];
     tile8_asm<WBITS>(kc, ks, a, a_offset, zero, static_cast<const uint8_t*>(w), acc);
     finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
     return;
