@@ -107,20 +107,26 @@ TEST_P(GemmKernels, EpiloguesClampsAndStrides) {
     for (Activation act : {Activation::none, Activation::hardswish}) {
       for (bool residual : {false, true}) {
         for (bool ties : {false, true}) {
-          for (size_t m : {size_t{1}, c.mr}) {
-            GemmCase tc;
-            tc.m = m;
-            tc.n = c.nr;
-            tc.k = 2 * c.k_align + 5;
-            tc.qmin = qmin;
-            tc.qmax = qmax;
-            tc.activation = act;
-            tc.residual = residual;
-            tc.tie_multipliers = ties;
-            tc.a_stride = tc.k + 5;
-            tc.c_stride = tc.n + 3;
-            tc.seed = ++seed;
-            ASSERT_TRUE(check_gemm_ukernel(c, tc));
+          // K with a tail, and K a whole number of k-groups (the kernels' fast paths).
+          for (size_t k : {2 * c.k_align + 5, 4 * c.k_align}) {
+            for (float scale : {1.0f, 1e9f}) {  // 1e9: products far beyond the int32 range
+              for (size_t m : {size_t{1}, c.mr}) {
+                GemmCase tc;
+                tc.m = m;
+                tc.n = c.nr;
+                tc.k = k;
+                tc.qmin = qmin;
+                tc.qmax = qmax;
+                tc.activation = act;
+                tc.residual = residual;
+                tc.tie_multipliers = ties;
+                tc.multiplier_scale = ties ? 1.0f : scale;
+                tc.a_stride = tc.k + 5;
+                tc.c_stride = tc.n + 3;
+                tc.seed = ++seed;
+                ASSERT_TRUE(check_gemm_ukernel(c, tc));
+              }
+            }
           }
         }
       }

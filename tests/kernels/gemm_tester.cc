@@ -103,7 +103,7 @@ std::string GemmCase::describe() const {
     << " za=" << a_zero_point << " zo=" << c_zero_point << " q=[" << qmin << "," << qmax << "]"
     << " act=" << (activation == Activation::hardswish ? "hardswish" : "none") << " residual=" << residual
     << " out=" << (output == GemmOutput::u8 ? "u8" : output == GemmOutput::i32 ? "i32" : "f32")
-    << " operands=" << static_cast<int>(operands) << " ties=" << tie_multipliers << " seed=" << seed;
+    << " operands=" << static_cast<int>(operands) << " ties=" << tie_multipliers << " multiplier_scale=" << multiplier_scale << " seed=" << seed;
   return s.str();
 }
 
@@ -125,6 +125,7 @@ GemmOperands make_operands(const GemmCase& tc, int wbits) {
     } else {
       ops.multiplier[c] = static_cast<float>(std::uniform_real_distribution<double>(20.0, 120.0)(rng) / typical);
     }
+    ops.multiplier[c] *= tc.multiplier_scale;
   }
   const size_t rows = tc.m * tc.ks;
   const size_t row_len = tc.a_stride ? tc.a_stride : tc.k;

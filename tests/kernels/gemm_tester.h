@@ -37,6 +37,7 @@ struct GemmCase {
   GemmOutput output = GemmOutput::u8;
   Operands operands = Operands::random;
   bool tie_multipliers = false;  // power-of-two multipliers: exact .5 products test round-half-even
+  float multiplier_scale = 1.0f;  // e.g. 1e9: products far beyond the int32 range, both signs
   bool igemm_zero_rows = true;   // igemm: point some segments at the zero row
   size_t a_offset = 0;           // igemm: byte offset applied to non-zero pointers
   uint32_t seed = 1;

@@ -106,30 +106,34 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
   }
 }
 
-// The u8 epilogue of whole 32-column rows without a residual or hardswish, two rows at a time: the
-// same operations as store_cols (multiply, clamp to [qmin, qmax] - zero point in float, round half
-// to even, add the zero point) with the int32 -> byte narrowing done by two packs for 64 values
-// (the sums are within [qmin, qmax] - zero point, so neither pack saturates) and one vpermd that
-// undoes the packs' lane interleaving, instead of a vpmovusdb per 16 values.
+// The u8 epilogue of whole 32-column rows without a residual or hardswish, two rows at a time,
+// giving requant.h's codes with fewer operations than store_cols: the product is clamped above in
+// float (to qmax - zero point), rounded half to even, narrowed by two saturating packs per 64
+// values plus one vpermd that undoes the packs' lane interleaving (instead of a vpmovusdb per 16),
+// the zero point added in int16 (saturating), and the lower clamp applied to the bytes (vpmaxub
+// qmin). Why the lower clamp may move after rounding: for v below qmin - zp (an integer), round(v)
+// is at most that bound (or INT32_MIN when v is beyond the int32 range), each saturating step keeps
+// it at most qmin, and the byte max then gives qmin, as clamping first does; above, v is clamped
+// in float before any rounding, so no out-of-range conversion happens on that side.
 template <int M>
 void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, uint8_t* c,
                    size_t c_stride) {
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(ep.qmin - ep.zero_point));
   const __m512 hi = _mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point));
   const __m512i zp16 = _mm512_set1_epi16(static_cast<int16_t>(ep.zero_point));
+  const __m512i qmin = _mm512_set1_epi8(static_cast<char>(ep.qmin));
   // After packs_epi32(a, b) and packus_epi16 of two such, 128-bit lane i holds the dwords
   // a[4i..], b[4i..], c[4i..], d[4i..]; this puts a, b (row m) in the low and c, d in the high half.
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   auto codes = [&](__m512i x, __m512 mult) {
     const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), mult);
-    return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    return _mm512_cvtps_epi32(_mm512_min_ps(v, hi));
   };
   for (int m = 0; m < M; m += 2) {
     const int m1 = m + 1 < M ? m + 1 : m;
     const __m512i r0 = _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m][0], mult0), codes(acc[m][1], mult1)), zp16);
     const __m512i r1 =
         _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0), codes(acc[m1][1], mult1)), zp16);
-    const __m512i bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1));
+    const __m512i bytes = _mm512_max_epu8(_mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1)), qmin);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
     if (m + 1 < M) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (m + 1) * c_stride), _mm512_extracti64x4_epi64(bytes, 1));
