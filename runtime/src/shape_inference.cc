@@ -50,6 +50,12 @@ std::string propagate_shapes(const Graph& g, const std::vector<Shape>& input_sha
       return "op produced the wrong number of outputs (" + n.label() + ")";
     }
     for (size_t o = 0; o < n.outputs.size(); ++o) {
+      int64_t elements;
+      if (!shape_elements_checked(c.out_shapes[o], &elements)) {
+        return "output shape " + shape_string(c.out_shapes[o]) + " is too large (" + n.label() + ")";
+      }
+    }
+    for (size_t o = 0; o < n.outputs.size(); ++o) {
       st->shapes[n.outputs[o]] = c.out_shapes[o];
       st->types[n.outputs[o]] = c.out_types[o];
       st->has[n.outputs[o]] = true;
@@ -88,6 +94,10 @@ std::string annotate_shapes(Graph& g) {
       Shape s = g.values[v].shape;
       for (int64_t& d : s) {
         if (d == kSymbolicDim) d = batch;
+      }
+      int64_t elements;
+      if (!shape_elements_checked(s, &elements)) {
+        return "input '" + g.values[v].name + "' has an invalid or too large shape " + shape_string(s);
       }
       in.push_back(s);
     }

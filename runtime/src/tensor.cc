@@ -36,6 +36,17 @@ size_t shape_elements(const Shape& s) {
   return n;
 }
 
+bool shape_elements_checked(const Shape& s, int64_t* n) {
+  int64_t total = 1;
+  for (int64_t d : s) {
+    if (d < 0 || d > kMaxTensorElements) return false;
+    if (d != 0 && total > kMaxTensorElements / d) return false;
+    total *= d;
+  }
+  *n = total;
+  return true;
+}
+
 std::string shape_string(const Shape& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) {

@@ -190,6 +190,56 @@ TEST(Import, ConstantNodesAndShapeChainsFold) {
   for (int i = 0; i < 18; ++i) EXPECT_EQ(y[i], static_cast<float>(i));
 }
 
+// Shapes whose element counts overflow int64 (found by kiln_fuzz_onnx_import: a Reshape target of
+// [2^58 + 4, 16]), absurd declared inputs and absurd window attributes are errors, not wrap-around.
+TEST(Import, HugeShapesAndWindowsAreErrors) {
+  auto ints_constant = [](Builder& b, const std::string& name, std::vector<int64_t> v) {
+    auto* k = b.node("Constant", {}, {name});
+    auto* a = k->add_attribute();
+    a->set_name("value_ints");
+    a->set_type(::onnx::AttributeProto::INTS);
+    for (int64_t x : v) a->add_ints(x);
+  };
+  {
+    Builder b(13);
+    b.input("x", {2, 3});
+    ints_constant(b, "target", {(int64_t{1} << 58) + 4, 16});
+    b.node("Reshape", {"x", "target"}, {"y"});
+    b.output("y");
+    std::string err;
+    EXPECT_TRUE(run(b.bytes(), Tensor(DType::f32, {2, 3}), &err).empty());
+    EXPECT_NE(err.find("too large"), std::string::npos) << err;
+  }
+  {
+    Builder b(13);
+    b.input("x", {int64_t{1} << 40, int64_t{1} << 40});
+    b.node("Relu", {"x"}, {"y"});
+    b.output("y");
+    std::string err;
+    EXPECT_TRUE(run(b.bytes(), Tensor(DType::f32, {1, 1}), &err).empty());
+    EXPECT_NE(err.find("too large"), std::string::npos) << err;
+  }
+  {
+    Builder b(13);
+    b.input("x", {1, 1, 8, 8});
+    auto* pool = b.node("MaxPool", {"x"}, {"y"});
+    auto* ks = pool->add_attribute();
+    ks->set_name("kernel_shape");
+    ks->set_type(::onnx::AttributeProto::INTS);
+    ks->add_ints(2);
+    ks->add_ints(2);
+    auto* st = pool->add_attribute();
+    st->set_name("strides");
+    st->set_type(::onnx::AttributeProto::INTS);
+    st->add_ints(int64_t{1} << 62);
+    st->add_ints(1);
+    b.output("y");
+    std::string err;
+    EXPECT_TRUE(run(b.bytes(), Tensor(DType::f32, {1, 1, 8, 8}), &err).empty());
+    EXPECT_NE(err.find("out of range"), std::string::npos) << err;
+  }
+}
+
 TEST(Import, MalformedInitializerIsAnError) {
   Builder b(13);
   b.input("x", {2});

@@ -35,6 +35,12 @@ std::string conv_geometry(const Node& n, const Shape& w, int64_t in_h, int64_t i
   for (int64_t p : pads) {
     if (p < 0) return "negative pads";
   }
+  // Bounded so that the window arithmetic below (and the kernels' int64 index math) cannot overflow.
+  for (const std::vector<int64_t>* v : {&ks, &st, &dl, &pads}) {
+    for (int64_t value : *v) {
+      if (value > kMaxWindowAttribute) return "kernel_shape, strides, dilations or pads out of range";
+    }
+  }
   g->pt = pads[0];
   g->pl = pads[1];
   g->pb = pads[2];

@@ -10,6 +10,10 @@
 
 namespace kiln::ops {
 
+// The largest kernel size, stride, dilation or pad a convolution or pooling accepts: window
+// arithmetic on it and on shapes within kMaxTensorElements stays far inside int64.
+constexpr int64_t kMaxWindowAttribute = int64_t{1} << 20;
+
 // Normalises a possibly negative axis for a tensor of `rank`; false if out of range.
 bool normalize_axis(int64_t axis, int rank, int* out);
 // Numpy-style broadcast of two shapes; false if incompatible.

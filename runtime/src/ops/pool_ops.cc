@@ -16,6 +16,12 @@ std::string pool_params(const Node& n, const Shape& x, f32::Pool2dParams* p) {
   if (ks.size() != 2 || st.size() != 2 || dl.size() != 2 || pads.size() != 4) return "only 2-D pooling is supported";
   if (n.get_int("storage_order", 0) != 0) return "storage_order=1 is not supported";
   for (int64_t v : ks) if (v < 1) return "bad kernel_shape";
+  // Bounded so that the window arithmetic cannot overflow.
+  for (const std::vector<int64_t>* v : {&ks, &st, &dl, &pads}) {
+    for (int64_t value : *v) {
+      if (value > kMaxWindowAttribute) return "kernel_shape, strides, dilations or pads out of range";
+    }
+  }
   for (int64_t v : st) if (v < 1) return "bad strides";
   for (int64_t v : dl) if (v < 1) return "bad dilations";
   for (int64_t v : pads) if (v < 0) return "negative pads";

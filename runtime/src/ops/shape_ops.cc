@@ -132,8 +132,10 @@ std::string infer_reshape(InferContext& c) {
       continue;
     }
     if (d < 0) return "negative dimension in target shape";
+    if (d > kMaxTensorElements || __builtin_mul_overflow(known, d, &known) || known > kMaxTensorElements) {
+      return "target shape is too large";
+    }
     out[i] = d;
-    known *= d;
   }
   const int64_t total = static_cast<int64_t>(shape_elements(in));
   if (infer_at >= 0) {

@@ -165,6 +165,23 @@ TEST(Image, RefusesJpegHuffmanTablesThatOverflowStbImage) {
   }
 }
 
+// A corrupt JPEG whose dequantised coefficients overflow int in stb_image's decoder (undefined
+// behaviour the sanitize lane's fuzzer found): image.cc is built with -fwrapv, so it decodes to
+// some pixels or fails with a message, and never trips UBSan (this test runs in that lane too).
+TEST(Image, CorruptJpegCoefficientsAreDefinedBehaviour) {
+  std::vector<uint8_t> bytes;
+  std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/regress_jpeg_coefficient_overflow").c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  int c;
+  while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  ImagePreprocess pre;
+  pre.gray = (bytes[0] & 1) != 0;
+  FloatTensor t;
+  std::string error;
+  if (!decode_image(bytes.data() + 1, bytes.size() - 1, pre, &t, &error)) EXPECT_FALSE(error.empty());
+}
+
 TEST(Image, ParsesCommandLineSpellings) {
   std::vector<float> v;
   std::string error;

@@ -24,6 +24,11 @@ constexpr int64_t kSymbolicDim = -1;
 using Shape = std::vector<int64_t>;
 // Product of the dimensions (1 for a scalar); 0 if any dimension is negative or symbolic.
 size_t shape_elements(const Shape& s);
+// The largest element count kiln accepts for one tensor (2^40). Shapes are checked against it as
+// they are imported and inferred, so dimension arithmetic on accepted shapes cannot overflow int64.
+constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
+// True when every dim is in [0, kMaxTensorElements] and so is their product (written to *n).
+bool shape_elements_checked(const Shape& s, int64_t* n);
 std::string shape_string(const Shape& s);  // "[N,3,224,224]"
 
 // Physical order of a 4-D activation. The shape stays logical (N, C, H, W) either way.
