@@ -106,7 +106,7 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
   }
 }
 
-// The u8 epilogue of whole 32-column rows without a residual or hardswish, two rows at a time,
+// The u8 epilogue of rows of nc <= 32 columns without a residual or hardswish, two rows at a time,
 // giving requant.h's codes with fewer operations than store_cols: the product is clamped above in
 // float (to qmax - zero point), rounded half to even, narrowed by two saturating packs per 64
 // values plus one vpermd that undoes the packs' lane interleaving (instead of a vpmovusdb per 16),
@@ -116,8 +116,8 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
 // it at most qmin, and the byte max then gives qmin, as clamping first does; above, v is clamped
 // in float before any rounding, so no out-of-range conversion happens on that side.
 template <int M>
-void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, uint8_t* c,
-                   size_t c_stride) {
+void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, size_t nc,
+                   uint8_t* c, size_t c_stride) {
   const __m512 hi = _mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point));
   const __m512i zp16 = _mm512_set1_epi16(static_cast<int16_t>(ep.zero_point));
   const __m512i qmin = _mm512_set1_epi8(static_cast<char>(ep.qmin));
@@ -134,9 +134,15 @@ void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mu
     const __m512i r1 =
         _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0), codes(acc[m1][1], mult1)), zp16);
     const __m512i bytes = _mm512_max_epu8(_mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1)), qmin);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
-    if (m + 1 < M) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (m + 1) * c_stride), _mm512_extracti64x4_epi64(bytes, 1));
+    if (nc == kNr) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
+      if (m + 1 < M) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (m + 1) * c_stride), _mm512_extracti64x4_epi64(bytes, 1));
+      }
+    } else {  // a column tail: only the first nc bytes of each row are written
+      const __mmask64 mask = (__mmask64{1} << nc) - 1;
+      _mm512_mask_storeu_epi8(c + m * c_stride, mask, bytes);
+      if (m + 1 < M) _mm512_mask_storeu_epi8(c + (m + 1) * c_stride, mask, _mm512_castsi256_si512(_mm512_extracti64x4_epi64(bytes, 1)));
     }
   }
 }
@@ -156,8 +162,8 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   }
   const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
   const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
-  if (ep.output == GemmOutput::u8 && r == nullptr && ep.activation != Activation::hardswish && nc == kNr) {
-    store_u8_rows<M>(ep, acc, mult0, mult1, static_cast<uint8_t*>(c), c_stride);
+  if (ep.output == GemmOutput::u8 && r == nullptr && ep.activation != Activation::hardswish) {
+    store_u8_rows<M>(ep, acc, mult0, mult1, nc, static_cast<uint8_t*>(c), c_stride);
     return;
   }
   const Epilogue e(ep);
