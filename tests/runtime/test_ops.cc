@@ -112,6 +112,21 @@ TEST(Ops, TransposeAndConcatAndSplitOfNhwcTensors) {
             (std::vector<float>{0, 1, 4, 5, 2, 3, 6, 7}));
 }
 
+// The NCHW -> NHWC relayout in front of the identity conv and the NHWC -> NCHW one in front of
+// Transpose (a plain-layout op): every channel count path of the transposes (1-4 channels
+// interleaved, more in 32 x 32 blocks with tails), several images.
+TEST(Ops, RelayoutRoundTripsEveryChannelCount) {
+  for (int64_t c : {1, 2, 3, 4, 5, 33, 70}) {
+    for (int64_t n : {1, 2}) {
+      const Shape shape{n, c, 5, 7};
+      const Tensor x = make(shape, iota(static_cast<size_t>(n * c * 35)));
+      EXPECT_EQ(run_op("Transpose", x, {}, {{"perm", Attr::of_ints({0, 1, 2, 3})}}, nullptr, true),
+                iota(static_cast<size_t>(n * c * 35)))
+          << "channels " << c << " images " << n;
+    }
+  }
+}
+
 TEST(Ops, GatherNegativeIndexAndBroadcastAgainstNhwc) {
   const Tensor x = make({2, 3}, iota(6));
   Tensor idx(DType::s64, {2});

@@ -1,5 +1,6 @@
 #include "ops/op_util.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace kiln::ops {
@@ -105,7 +106,66 @@ void strided_copy(size_t elem, std::vector<int64_t> dims, const void* src, std::
   }
 }
 
+namespace {
+
+// dst[j * rows + i] = src[i * cols + j] in 32 x 32 blocks (both sides stay in cache lines).
+// Few rows (an image's 1-4 channels into pixels): the row count is a constant, so the compiler
+// interleaves whole vectors of each row.
+template <size_t R, class T>
+void interleave_rows(const T* src, T* dst, size_t cols) {
+  for (size_t j = 0; j < cols; ++j) {
+    for (size_t i = 0; i < R; ++i) dst[j * R + i] = src[i * cols + j];
+  }
+}
+
+template <class T>
+void transpose_2d(const T* src, T* dst, size_t rows, size_t cols) {
+  switch (rows) {
+    case 1: return interleave_rows<1>(src, dst, cols);
+    case 2: return interleave_rows<2>(src, dst, cols);
+    case 3: return interleave_rows<3>(src, dst, cols);
+    case 4: return interleave_rows<4>(src, dst, cols);
+    default: break;
+  }
+  constexpr size_t kBlock = 32;
+  for (size_t i0 = 0; i0 < rows; i0 += kBlock) {
+    const size_t i1 = std::min(rows, i0 + kBlock);
+    for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
+      const size_t j1 = std::min(cols, j0 + kBlock);
+      for (size_t j = j0; j < j1; ++j) {
+        for (size_t i = i0; i < i1; ++i) dst[j * rows + i] = src[i * cols + j];
+      }
+    }
+  }
+}
+
+// NCHW <-> NHWC of a dense 4-D tensor as one [C, HW] <-> [HW, C] transpose per image; false for
+// element sizes it does not cover.
+bool relayout_4d(const Tensor& src, Tensor& dst) {
+  const Shape& s = src.shape();
+  const size_t n = static_cast<size_t>(s[0]), c = static_cast<size_t>(s[1]);
+  const size_t hw = static_cast<size_t>(s[2] * s[3]);
+  const bool to_nhwc = dst.layout() == Layout::nhwc;
+  const size_t rows = to_nhwc ? c : hw, cols = to_nhwc ? hw : c;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const T* in = static_cast<const T*>(src.raw());
+    T* out = static_cast<T*>(dst.mutable_raw());
+    for (size_t b = 0; b < n; ++b) transpose_2d(in + b * c * hw, out + b * c * hw, rows, cols);
+  };
+  switch (dtype_bytes(src.dtype(), 1)) {
+    case 1: run(uint8_t{}); return true;
+    case 2: run(uint16_t{}); return true;
+    case 4: run(uint32_t{}); return true;
+    case 8: run(uint64_t{}); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
 void copy_relayout(const Tensor& src, Tensor& dst) {
+  if (src.rank() == 4 && src.layout() != dst.layout() && relayout_4d(src, dst)) return;
   const int r = src.rank();
   const std::vector<int> order = physical_order(r, dst.layout());
   const std::vector<int64_t> ss = logical_strides(src.shape(), src.layout());
