@@ -136,14 +136,18 @@ void mul_avx2(const uint8_t* a, size_t as, const uint8_t* b, size_t bs, uint8_t*
   for (; i < n; ++i) y[i] = q_mul(a[i * as], p.a_zero_point, b[i * bs], p.b_zero_point, p.multiplier, p.out);
 }
 
-void max_row_avx2(uint8_t* acc, const uint8_t* x, size_t n) {
+void max_taps_avx2(uint8_t* y, const uint8_t* const* x, size_t taps, size_t n) {
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-    __m256i* d = reinterpret_cast<__m256i*>(acc + i);
-    _mm256_storeu_si256(d, _mm256_max_epu8(_mm256_loadu_si256(d), v));
+    __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[0] + i));
+    for (size_t t = 1; t < taps; ++t) m = _mm256_max_epu8(m, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t] + i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), m);
   }
-  for (; i < n; ++i) acc[i] = std::max(acc[i], x[i]);
+  for (; i < n; ++i) {
+    uint8_t m = x[0][i];
+    for (size_t t = 1; t < taps; ++t) m = std::max(m, x[t][i]);
+    y[i] = m;
+  }
 }
 
 void sum_row_avx2(int32_t* acc, const uint8_t* x, size_t n) {
@@ -175,7 +179,7 @@ void avg_finish_avx2(const int32_t* sum, uint8_t* y, size_t n, int32_t sub, floa
 
 const Variant* avx2_variant() {
   static const Variant v{"avx2",  quantize_avx2, dequantize_avx2, requantize_avx2, lut_avx2,
-                         add_avx2, mul_avx2,     max_row_avx2,    sum_row_avx2,    avg_finish_avx2};
+                         add_avx2, mul_avx2,     max_taps_avx2,    sum_row_avx2,    avg_finish_avx2};
   return &v;
 }
 

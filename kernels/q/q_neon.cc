@@ -154,10 +154,18 @@ void mul_neon(const uint8_t* a, size_t as, const uint8_t* b, size_t bs, uint8_t*
   for (; i < n; ++i) y[i] = q_mul(a[i * as], p.a_zero_point, b[i * bs], p.b_zero_point, p.multiplier, p.out);
 }
 
-void max_row_neon(uint8_t* acc, const uint8_t* x, size_t n) {
+void max_taps_neon(uint8_t* y, const uint8_t* const* x, size_t taps, size_t n) {
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) vst1q_u8(acc + i, vmaxq_u8(vld1q_u8(acc + i), vld1q_u8(x + i)));
-  for (; i < n; ++i) acc[i] = std::max(acc[i], x[i]);
+  for (; i + 16 <= n; i += 16) {
+    uint8x16_t m = vld1q_u8(x[0] + i);
+    for (size_t t = 1; t < taps; ++t) m = vmaxq_u8(m, vld1q_u8(x[t] + i));
+    vst1q_u8(y + i, m);
+  }
+  for (; i < n; ++i) {
+    uint8_t m = x[0][i];
+    for (size_t t = 1; t < taps; ++t) m = std::max(m, x[t][i]);
+    y[i] = m;
+  }
 }
 
 void sum_row_neon(int32_t* acc, const uint8_t* x, size_t n) {
@@ -190,7 +198,7 @@ void avg_finish_neon(const int32_t* sum, uint8_t* y, size_t n, int32_t sub, floa
 
 const Variant* neon_variant() {
   static const Variant v{"neon",   quantize_neon, dequantize_neon, requantize_neon, lut_neon,
-                         add_neon, mul_neon,      max_row_neon,    sum_row_neon,    avg_finish_neon};
+                         add_neon, mul_neon,      max_taps_neon,    sum_row_neon,    avg_finish_neon};
   return &v;
 }
 

@@ -1,5 +1,5 @@
 // Quantized pooling drivers (pool.h): windows as the fp32 pooling computes them, rows of channels
-// handled by the per-ISA primitives (max_row, sum_row, avg_finish).
+// handled by the per-ISA primitives (max_taps, sum_row, avg_finish).
 #include "kiln/kernels/q/pool.h"
 
 #include <algorithm>
@@ -32,20 +32,28 @@ std::string max_pool(Isa isa, const f32::Pool2dParams& p, const uint8_t* x, uint
   const detail::Variant& v = detail::variant_for(isa);
   const size_t ow = p.out_w(), C = p.channels;
   for_each_row(p, runner, [&](size_t b, size_t r, size_t row) {
+    // The window's in-image taps, then one call per output pixel (the max stays in registers).
+    thread_local std::vector<const uint8_t*> taps;
+    taps.resize(p.kernel_h * p.kernel_w);
     const uint8_t* image = x + b * p.in_h * p.in_w * C;
     const long ih0 = static_cast<long>(r * p.stride_h) - static_cast<long>(p.pad_top);
     for (size_t o = 0; o < ow; ++o) {
       uint8_t* dst = y + (row * ow + o) * C;
-      std::memset(dst, 0, C);  // codes are >= 0: a zero start never beats a real element
       const long iw0 = static_cast<long>(o * p.stride_w) - static_cast<long>(p.pad_left);
+      size_t n = 0;
       for (size_t kh = 0; kh < p.kernel_h; ++kh) {
         const long ih = ih0 + static_cast<long>(kh * p.dilation_h);
         if (ih < 0 || ih >= static_cast<long>(p.in_h)) continue;
         for (size_t kw = 0; kw < p.kernel_w; ++kw) {
           const long iw = iw0 + static_cast<long>(kw * p.dilation_w);
           if (iw < 0 || iw >= static_cast<long>(p.in_w)) continue;
-          v.max_row(dst, image + (static_cast<size_t>(ih) * p.in_w + static_cast<size_t>(iw)) * C, C);
+          taps[n++] = image + (static_cast<size_t>(ih) * p.in_w + static_cast<size_t>(iw)) * C;
         }
+      }
+      if (n == 0) {
+        std::memset(dst, 0, C);  // a window wholly in the padding: the lowest code
+      } else {
+        v.max_taps(dst, taps.data(), n, C);
       }
     }
   });

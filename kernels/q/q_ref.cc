@@ -26,8 +26,12 @@ void add_ref(const uint8_t* a, size_t as, const uint8_t* b, size_t bs, uint8_t* 
 void mul_ref(const uint8_t* a, size_t as, const uint8_t* b, size_t bs, uint8_t* y, size_t n, const MulParams& p) {
   for (size_t i = 0; i < n; ++i) y[i] = q_mul(a[i * as], p.a_zero_point, b[i * bs], p.b_zero_point, p.multiplier, p.out);
 }
-void max_row_ref(uint8_t* acc, const uint8_t* x, size_t n) {
-  for (size_t i = 0; i < n; ++i) acc[i] = std::max(acc[i], x[i]);
+void max_taps_ref(uint8_t* y, const uint8_t* const* x, size_t taps, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t m = x[0][i];
+    for (size_t t = 1; t < taps; ++t) m = std::max(m, x[t][i]);
+    y[i] = m;
+  }
 }
 void sum_row_ref(int32_t* acc, const uint8_t* x, size_t n) {
   for (size_t i = 0; i < n; ++i) acc[i] += x[i];
@@ -40,7 +44,7 @@ void avg_finish_ref(const int32_t* sum, uint8_t* y, size_t n, int32_t sub, float
 
 const Variant& ref_variant() {
   static const Variant v{"ref",        quantize_ref, dequantize_ref, requantize_ref, lut_ref,
-                         add_ref,      mul_ref,      max_row_ref,    sum_row_ref,    avg_finish_ref};
+                         add_ref,      mul_ref,      max_taps_ref,    sum_row_ref,    avg_finish_ref};
   return v;
 }
 

@@ -19,8 +19,8 @@ struct Variant {
               const AddParams& p);
   void (*mul)(const uint8_t* a, size_t a_step, const uint8_t* b, size_t b_step, uint8_t* y, size_t n,
               const MulParams& p);
-  // acc[c] = max(acc[c], x[c])
-  void (*max_row)(uint8_t* acc, const uint8_t* x, size_t n);
+  // y[c] = max over t < taps of x[t][c] (taps >= 1): a max-pool window in one call
+  void (*max_taps)(uint8_t* y, const uint8_t* const* x, size_t taps, size_t n);
   // acc[c] += x[c]
   void (*sum_row)(int32_t* acc, const uint8_t* x, size_t n);
   // y[c] = q_avg(sum[c] - sub, window_multiplier, o)
