@@ -62,6 +62,7 @@ std::string run_depthwise(const PackedConv& cv, ConvWorkspace& ws, const uint8_t
     a.residual = p.residual != nullptr ? p.residual + r0 * ow * p.residual_stride : nullptr;
     a.residual_stride = p.residual_stride;
     a.row_pixels = row_mode ? ow : 0;
+    a.row_stride = static_cast<size_t>(s.stride_w);
     kernel(a, p);
   });
   return {};

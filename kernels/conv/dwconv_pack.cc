@@ -45,6 +45,12 @@ void avx2_pair_taps(size_t pr, size_t taps, size_t row_kernel_w, size_t* first, 
 // byte k, zeros elsewhere.
 constexpr size_t kAvx512Tile = 64;
 size_t avx512_tile_bytes(size_t taps) { return kAvx512Tile * 8 + taps * 256; }
+// Row mode (3x3, row_kernel_w = 3): 64 int32 biases and 64 float multipliers in unpack order
+// (vector v, lane i: channel 16 * (i / 4) + 4 * v + i % 4, the order in which the kernel's byte and
+// word unpacks of three input rows leave the channels), then for kx = 0..2 and v = 0..3 a vector
+// whose lane i holds that channel's weights of taps (0, kx), (1, kx), (2, kx) in bytes 0..2.
+constexpr size_t kAvx512RowTileBytes = kAvx512Tile * 8 + 12 * 64;
+size_t avx512_row_channel(size_t v, size_t i) { return 16 * (i / 4) + 4 * v + i % 4; }
 
 // Tiles of 16 channels: 16 int32 biases, 16 float multipliers, then per tap 16 int16 weights.
 constexpr size_t kNeonTile = 16;
@@ -53,13 +59,16 @@ size_t neon_tile_bytes(size_t taps) { return kNeonTile * 8 + taps * kNeonTile * 
 }  // namespace
 
 bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w) {
-  return isa == Isa::avx2 && kernel_h == 3 && kernel_w == 3 && stride_w == 1;
+  if (kernel_h != 3 || kernel_w != 3) return false;
+  return (isa == Isa::avx2 && stride_w == 1) || (isa == Isa::avx512vnni && (stride_w == 1 || stride_w == 2));
 }
 
 size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps, size_t row_kernel_w) {
   switch (isa) {
     case Isa::avx2: return round_up(channels, kAvx2Tile) / kAvx2Tile * avx2_tile_bytes(taps, row_kernel_w);
-    case Isa::avx512vnni: return round_up(channels, kAvx512Tile) / kAvx512Tile * avx512_tile_bytes(taps);
+    case Isa::avx512vnni:
+      return round_up(channels, kAvx512Tile) / kAvx512Tile *
+             (row_kernel_w == 3 ? kAvx512RowTileBytes : avx512_tile_bytes(taps));
     case Isa::neondot:
     case Isa::i8mm: return round_up(channels, kNeonTile) / kNeonTile * neon_tile_bytes(taps);
     case Isa::ref: break;
@@ -105,6 +114,26 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
       return;
     }
     case Isa::avx512vnni: {
+      if (row_kernel_w == 3) {
+        for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
+          uint8_t* tile = dst + c0 / kAvx512Tile * kAvx512RowTileBytes;
+          for (size_t v = 0; v < 4; ++v) {
+            for (size_t i = 0; i < 16; ++i) {
+              const size_t c = c0 + avx512_row_channel(v, i);
+              if (c >= channels) continue;
+              put32(tile + 64 * v + 4 * i, fbias(c));
+              putf(tile + kAvx512Tile * 4 + 64 * v + 4 * i, multiplier[c]);
+              for (size_t kx = 0; kx < 3; ++kx) {
+                for (size_t ky = 0; ky < 3; ++ky) {
+                  tile[kAvx512Tile * 8 + (kx * 4 + v) * 64 + 4 * i + ky] =
+                      static_cast<uint8_t>(weights[c * taps + ky * 3 + kx]);
+                }
+              }
+            }
+          }
+        }
+        return;
+      }
       for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
         uint8_t* tile = dst + c0 / kAvx512Tile * avx512_tile_bytes(taps);
         for (size_t k = 0; k < 4; ++k) {

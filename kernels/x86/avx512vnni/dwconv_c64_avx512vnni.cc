@@ -182,12 +182,176 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
   }
 }
 
+// Row mode (3x3 at horizontal stride 1 or 2; dwconv_pack's row layout): the kernel sweeps an output row
+// column by column. One input column's three rows (64 channels each) are interleaved into four
+// vectors whose 32-bit lanes hold one channel's (row 0, row 1, row 2, 0) bytes: two byte unpacks and
+// two word unpacks per pair, six shuffles in all. One vpdpbusd then does three taps of 16 channels,
+// and the same four vectors serve the three output pixels that read that column (with the weights
+// of kx = 0, 1, 2): 12 vpdpbusd per output pixel and 64 channels, against 36 for the per-tap class
+// kernel. Three accumulator sets slide along the row. The unpacks leave the channels in an order
+// (lane i of vector v: channel 16 (i / 4) + 4 v + i % 4) that the closing packs (packssdw of
+// vectors 0, 1 and 2, 3, then packuswb) turn back into channel order, so the epilogue has no
+// shuffle; biases and multipliers are packed in that order.
+struct RowTile {
+  const uint8_t* base;  // biases at base, multipliers at base + 256, weights (kx * 4 + v) * 64 from base + 512
+  __m512i bias(size_t v) const { return _mm512_loadu_si512(base + 64 * v); }
+  __m512 mult(size_t v) const { return _mm512_castsi512_ps(_mm512_loadu_si512(base + 256 + 64 * v)); }
+  __m512i w(size_t kx, size_t v) const { return _mm512_loadu_si512(base + 512 + (kx * 4 + v) * 64); }
+};
+constexpr size_t kRowTileBytes = 512 + 12 * 64;
+
+// The requant.h epilogue of one pixel's four unpack-order vectors, n channels stored.
+template <bool kResidual, bool kHardswish>
+inline void finish_rows(__m512i a0, __m512i a1, __m512i a2, __m512i a3, const RowTile& t, const uint8_t* res,
+                        uint64_t mask, uint8_t* out, const avx512::Requant16& rq) {
+  __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0;
+  if constexpr (kResidual) {  // the residual bytes into the same unpack order, as int32
+    const __m512i z = _mm512_setzero_si512();
+    const __m512i rv = _mm512_maskz_loadu_epi8(mask, res);
+    const __m512i lo = _mm512_unpacklo_epi8(rv, z), hi = _mm512_unpackhi_epi8(rv, z);
+    r0 = _mm512_unpacklo_epi16(lo, z);
+    r1 = _mm512_unpackhi_epi16(lo, z);
+    r2 = _mm512_unpacklo_epi16(hi, z);
+    r3 = _mm512_unpackhi_epi16(hi, z);
+  }
+  const __m512i q0 = rq.apply_t32<kResidual, kHardswish>(a0, t.mult(0), r0);
+  const __m512i q1 = rq.apply_t32<kResidual, kHardswish>(a1, t.mult(1), r1);
+  const __m512i q2 = rq.apply_t32<kResidual, kHardswish>(a2, t.mult(2), r2);
+  const __m512i q3 = rq.apply_t32<kResidual, kHardswish>(a3, t.mult(3), r3);
+  // Codes are in [0, 255]: neither pack saturates.
+  const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+  _mm512_mask_storeu_epi8(out, mask, bytes);
+}
+
+template <bool kResidual, bool kHardswish>
+void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq) {
+  const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels, step = a.indirection_step;
+  const __m512i zero = _mm512_setzero_si512();
+  for (size_t row = 0; row < rows; ++row) {
+    const uint8_t* const* ind = a.indirection + row * ow * step;
+    uint8_t* out_row = a.output + row * ow * a.output_stride;
+    const uint8_t* res_row = kResidual ? a.residual + row * ow * a.residual_stride : nullptr;
+    for (size_t c = 0; c < a.channels; c += 64) {
+      const RowTile t{static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes};
+      const uint64_t mask = avx512::byte_mask64(a.channels - c);
+      __m512i x0 = zero, x1 = zero, x2 = zero, x3 = zero;  // pixel sets 0, 1, 2 (pixel p uses set p % 3)
+      __m512i y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+      __m512i z0 = zero, z1 = zero, z2 = zero, z3 = zero;
+      // Column j: taps (ky, j) of pixel 0 for j < 2, else taps (ky, 2) of pixel j - 2. It finishes
+      // pixel j - 2 (set OLD, kx = 2), continues pixel j - 1 (set MID, kx = 1) and starts pixel j
+      // (set NEW, kx = 0). A macro so that the sets stay named registers.
+#define KILN_ROW_COLUMN(J, NEW, MID, OLD)                                                                  \
+  do {                                                                                                     \
+    const size_t j_ = (J);                                                                                 \
+    const uint8_t* const* p_ = j_ < 2 ? ind : ind + (j_ - 2) * step;                                       \
+    const size_t kx_ = j_ < 2 ? j_ : 2;                                                                    \
+    const __m512i i0 = _mm512_maskz_loadu_epi8(mask, p_[kx_] + c);                                         \
+    const __m512i i1 = _mm512_maskz_loadu_epi8(mask, p_[3 + kx_] + c);                                     \
+    const __m512i i2 = _mm512_maskz_loadu_epi8(mask, p_[6 + kx_] + c);                                     \
+    const __m512i u01l = _mm512_unpacklo_epi8(i0, i1), u01h = _mm512_unpackhi_epi8(i0, i1);                \
+    const __m512i u2l = _mm512_unpacklo_epi8(i2, zero), u2h = _mm512_unpackhi_epi8(i2, zero);              \
+    const __m512i g0 = _mm512_unpacklo_epi16(u01l, u2l), g1 = _mm512_unpackhi_epi16(u01l, u2l);            \
+    const __m512i g2 = _mm512_unpacklo_epi16(u01h, u2h), g3 = _mm512_unpackhi_epi16(u01h, u2h);            \
+    if (j_ >= 2) {                                                                                         \
+      OLD##0 = _mm512_dpbusd_epi32(OLD##0, g0, t.w(2, 0));                                                 \
+      OLD##1 = _mm512_dpbusd_epi32(OLD##1, g1, t.w(2, 1));                                                 \
+      OLD##2 = _mm512_dpbusd_epi32(OLD##2, g2, t.w(2, 2));                                                 \
+      OLD##3 = _mm512_dpbusd_epi32(OLD##3, g3, t.w(2, 3));                                                 \
+      const size_t px_ = j_ - 2;                                                                           \
+      finish_rows<kResidual, kHardswish>(OLD##0, OLD##1, OLD##2, OLD##3, t,                                \
+                                         kResidual ? res_row + px_ * a.residual_stride + c : nullptr, mask, \
+                                         out_row + px_ * a.output_stride + c, rq);                         \
+    }                                                                                                      \
+    if (j_ >= 1 && j_ <= ow) {                                                                             \
+      MID##0 = _mm512_dpbusd_epi32(MID##0, g0, t.w(1, 0));                                                 \
+      MID##1 = _mm512_dpbusd_epi32(MID##1, g1, t.w(1, 1));                                                 \
+      MID##2 = _mm512_dpbusd_epi32(MID##2, g2, t.w(1, 2));                                                 \
+      MID##3 = _mm512_dpbusd_epi32(MID##3, g3, t.w(1, 3));                                                 \
+    }                                                                                                      \
+    if (j_ < ow) {                                                                                         \
+      NEW##0 = _mm512_dpbusd_epi32(t.bias(0), g0, t.w(0, 0));                                              \
+      NEW##1 = _mm512_dpbusd_epi32(t.bias(1), g1, t.w(0, 1));                                              \
+      NEW##2 = _mm512_dpbusd_epi32(t.bias(2), g2, t.w(0, 2));                                              \
+      NEW##3 = _mm512_dpbusd_epi32(t.bias(3), g3, t.w(0, 3));                                              \
+    }                                                                                                      \
+  } while (0)
+      // Interleaves the column of taps (ky, KX) of pixel P into g0..g3 (as KILN_ROW_COLUMN).
+#define KILN_ROW_LOAD(P, KX)                                                                               \
+  const uint8_t* const* p_ = ind + (P) * step;                                                             \
+  const __m512i i0 = _mm512_maskz_loadu_epi8(mask, p_[(KX)] + c);                                          \
+  const __m512i i1 = _mm512_maskz_loadu_epi8(mask, p_[3 + (KX)] + c);                                      \
+  const __m512i i2 = _mm512_maskz_loadu_epi8(mask, p_[6 + (KX)] + c);                                      \
+  const __m512i u01l = _mm512_unpacklo_epi8(i0, i1), u01h = _mm512_unpackhi_epi8(i0, i1);                  \
+  const __m512i u2l = _mm512_unpacklo_epi8(i2, zero), u2h = _mm512_unpackhi_epi8(i2, zero);                \
+  const __m512i g0 = _mm512_unpacklo_epi16(u01l, u2l), g1 = _mm512_unpackhi_epi16(u01l, u2l);              \
+  const __m512i g2 = _mm512_unpacklo_epi16(u01h, u2h), g3 = _mm512_unpackhi_epi16(u01h, u2h)
+      // Stride 2, pixel step P (0 .. ow): column 2P finishes pixel P - 1 (set OLD, kx = 2) and starts
+      // pixel P (set NEW, kx = 0); column 2P + 1 adds pixel P's kx = 1.
+#define KILN_ROW_COLUMN2(P, NEW, OLD)                                                                       \
+  do {                                                                                                     \
+    const size_t q_ = (P);                                                                                 \
+    {                                                                                                      \
+      KILN_ROW_LOAD(q_ < ow ? q_ : q_ - 1, q_ < ow ? 0 : 2);                                               \
+      if (q_ >= 1) {                                                                                       \
+        OLD##0 = _mm512_dpbusd_epi32(OLD##0, g0, t.w(2, 0));                                               \
+        OLD##1 = _mm512_dpbusd_epi32(OLD##1, g1, t.w(2, 1));                                               \
+        OLD##2 = _mm512_dpbusd_epi32(OLD##2, g2, t.w(2, 2));                                               \
+        OLD##3 = _mm512_dpbusd_epi32(OLD##3, g3, t.w(2, 3));                                               \
+        finish_rows<kResidual, kHardswish>(OLD##0, OLD##1, OLD##2, OLD##3, t,                              \
+                                           kResidual ? res_row + (q_ - 1) * a.residual_stride + c : nullptr, \
+                                           mask, out_row + (q_ - 1) * a.output_stride + c, rq);             \
+      }                                                                                                    \
+      if (q_ < ow) {                                                                                       \
+        NEW##0 = _mm512_dpbusd_epi32(t.bias(0), g0, t.w(0, 0));                                            \
+        NEW##1 = _mm512_dpbusd_epi32(t.bias(1), g1, t.w(0, 1));                                            \
+        NEW##2 = _mm512_dpbusd_epi32(t.bias(2), g2, t.w(0, 2));                                            \
+        NEW##3 = _mm512_dpbusd_epi32(t.bias(3), g3, t.w(0, 3));                                            \
+      }                                                                                                    \
+    }                                                                                                      \
+    if (q_ < ow) {                                                                                         \
+      KILN_ROW_LOAD(q_, 1);                                                                                \
+      NEW##0 = _mm512_dpbusd_epi32(NEW##0, g0, t.w(1, 0));                                                 \
+      NEW##1 = _mm512_dpbusd_epi32(NEW##1, g1, t.w(1, 1));                                                 \
+      NEW##2 = _mm512_dpbusd_epi32(NEW##2, g2, t.w(1, 2));                                                 \
+      NEW##3 = _mm512_dpbusd_epi32(NEW##3, g3, t.w(1, 3));                                                 \
+    }                                                                                                      \
+  } while (0)
+      if (a.row_stride == 1) {
+        // Columns 0 .. ow + 1, three at a time so that every set keeps its registers.
+        for (size_t j = 0; j < ow + 2; j += 3) {
+          KILN_ROW_COLUMN(j, x, z, y);
+          if (j + 1 < ow + 2) KILN_ROW_COLUMN(j + 1, y, x, z);
+          if (j + 2 < ow + 2) KILN_ROW_COLUMN(j + 2, z, y, x);
+        }
+        continue;
+      }
+      // Stride 2: column 2p is pixel p's kx = 0 and pixel p - 1's kx = 2, column 2p + 1 pixel p's
+      // kx = 1; two sets alternate.
+      for (size_t px = 0; px <= ow; px += 2) {
+        KILN_ROW_COLUMN2(px, x, y);
+        if (px + 1 <= ow) KILN_ROW_COLUMN2(px + 1, y, x);
+      }
+#undef KILN_ROW_COLUMN
+#undef KILN_ROW_COLUMN2
+#undef KILN_ROW_LOAD
+    }
+  }
+}
+
 }  // namespace
 
 void dwconv_c64__avx512vnni(const DwConvArgs& a, const RequantParams& p) {
   const avx512::Requant16 rq(p);
   const avx2::Requant8 rq8(p);
   const bool hs = p.activation == Activation::hardswish;
+  if (a.row_pixels > 0) {
+    if (p.residual != nullptr) {
+      hs ? dwconv_rows_impl<true, true>(a, rq) : dwconv_rows_impl<true, false>(a, rq);
+    } else {
+      hs ? dwconv_rows_impl<false, true>(a, rq) : dwconv_rows_impl<false, false>(a, rq);
+    }
+    return;
+  }
   if (p.residual != nullptr) {
     hs ? dwconv_c64_impl<true, true>(a, rq, rq8) : dwconv_c64_impl<true, false>(a, rq, rq8);
   } else {

@@ -19,7 +19,11 @@
 //                        2), which cuts the split work to a third; three pixels' accumulators slide.
 //   dwconv_c64__avx512vnni  64 channels per step, one vpdpbusd per class per tap on the raw input
 //                        bytes against weights spread to byte (channel mod 4) of each lane: no
-//                        shuffles and no widening in the tap loop.
+//                        shuffles and no widening in the tap loop. Row mode (3x3, horizontal stride
+//                        1 or 2): one input column's three rows are interleaved (six unpacks) into
+//                        lanes of (row 0, row 1, row 2, 0) bytes, so one vpdpbusd does three taps of
+//                        16 channels and the column serves every output pixel that reads it: 12
+//                        vpdpbusd per pixel and 64 channels instead of 36.
 //   x86: the epilogue stays in class order too (biases and multipliers are packed that way, the
 //   residual is split into classes with shifts), and class k's codes are shifted to byte k of each
 //   lane and OR-ed: the bytes come out in channel order without any shuffle.
@@ -48,10 +52,11 @@ struct DwConvArgs {
   size_t output_stride = 0;                    // elements between output pixels
   const uint8_t* residual = nullptr;           // first pixel's residual (when p.residual is set)
   size_t residual_stride = 0;                  // elements between residual pixels
-  // Row mode (dwconv_c32__avx2 packed with row_kernel_w = 3): the pixels are whole output rows of
-  // row_pixels pixels each, horizontal stride 1, so pixel p + 1's tap (ky, kx) is pixel p's tap
-  // (ky, kx + 1). 0 otherwise.
+  // Row mode (a kernel packed with row_kernel_w = 3, see dwconv_row_mode): the pixels are whole
+  // output rows of row_pixels pixels each at horizontal stride row_stride, so pixel p + 1's tap
+  // (ky, kx) is pixel p's tap (ky, kx + row_stride). row_pixels 0 otherwise.
   size_t row_pixels = 0;
+  size_t row_stride = 1;
 };
 
 using DwConvFn = void (*)(const DwConvArgs& args, const RequantParams& p);
@@ -65,7 +70,8 @@ void dwconv_c16__neondot(const DwConvArgs& args, const RequantParams& p);
 DwConvFn dwconv_for(Isa isa);
 
 // Whether `isa`'s kernel has a row mode for this kernel size and horizontal stride (then pack with
-// row_kernel_w = kernel_w and pass DwConvArgs::row_pixels). AVX2: 3x3 at horizontal stride 1.
+// row_kernel_w = kernel_w and pass DwConvArgs::row_pixels and row_stride). AVX2: 3x3 at horizontal
+// stride 1; AVX-512 VNNI: 3x3 at horizontal stride 1 or 2.
 bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w);
 
 // Bytes dwconv_pack writes for `isa` (row_kernel_w: 0, or 3 for the AVX2 row mode).
