@@ -192,148 +192,191 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
 // (lane i of vector v: channel 16 (i / 4) + 4 v + i % 4) that the closing packs (packssdw of
 // vectors 0, 1 and 2, 3, then packuswb) turn back into channel order, so the epilogue has no
 // shuffle; biases and multipliers are packed in that order.
-struct RowTile {
-  const uint8_t* base;  // biases at base, multipliers at base + 256, weights (kx * 4 + v) * 64 from base + 512
-  __m512i bias(size_t v) const { return _mm512_loadu_si512(base + 64 * v); }
-  __m512 mult(size_t v) const { return _mm512_castsi512_ps(_mm512_loadu_si512(base + 256 + 64 * v)); }
-  __m512i w(size_t kx, size_t v) const { return _mm512_loadu_si512(base + 512 + (kx * 4 + v) * 64); }
-};
 constexpr size_t kRowTileBytes = 512 + 12 * 64;
 
-// The requant.h epilogue of one pixel's four unpack-order vectors, n channels stored.
-template <bool kResidual, bool kHardswish>
-inline void finish_rows(__m512i a0, __m512i a1, __m512i a2, __m512i a3, const RowTile& t, const uint8_t* res,
-                        uint64_t mask, uint8_t* out, const avx512::Requant16& rq) {
-  __m512i r0 = _mm512_setzero_si512(), r1 = r0, r2 = r0, r3 = r0;
-  if constexpr (kResidual) {  // the residual bytes into the same unpack order, as int32
-    const __m512i z = _mm512_setzero_si512();
-    const __m512i rv = _mm512_maskz_loadu_epi8(mask, res);
-    const __m512i lo = _mm512_unpacklo_epi8(rv, z), hi = _mm512_unpackhi_epi8(rv, z);
-    r0 = _mm512_unpacklo_epi16(lo, z);
-    r1 = _mm512_unpackhi_epi16(lo, z);
-    r2 = _mm512_unpacklo_epi16(hi, z);
-    r3 = _mm512_unpackhi_epi16(hi, z);
+// The row kernel's vector operations at two widths over the same packed tile: full 64-channel
+// tiles in zmm, and tails of at most 32 channels in ymm on the low halves of the packed vectors
+// (lanes 0..7 of the unpack order are channels 0..31), a quarter of the work where a masked zmm
+// tile would cost as much as 64 channels.
+struct RowZmm {
+  using V = __m512i;
+  const avx512::Requant16& rq;
+  uint64_t mask;
+  RowZmm(const avx512::Requant16& q, size_t n) : rq(q), mask(avx512::byte_mask64(n)) {}
+  static V zero() { return _mm512_setzero_si512(); }
+  static V at(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  V load(const uint8_t* p) const { return _mm512_maskz_loadu_epi8(mask, p); }
+  static V lo8(V a, V b) { return _mm512_unpacklo_epi8(a, b); }
+  static V hi8(V a, V b) { return _mm512_unpackhi_epi8(a, b); }
+  static V lo16(V a, V b) { return _mm512_unpacklo_epi16(a, b); }
+  static V hi16(V a, V b) { return _mm512_unpackhi_epi16(a, b); }
+  static V dot(V acc, V a, V w) { return _mm512_dpbusd_epi32(acc, a, w); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    return rq.apply_t32<kResidual, kHardswish>(acc, _mm512_castsi512_ps(_mm512_loadu_si512(mult)), r32);
   }
-  const __m512i q0 = rq.apply_t32<kResidual, kHardswish>(a0, t.mult(0), r0);
-  const __m512i q1 = rq.apply_t32<kResidual, kHardswish>(a1, t.mult(1), r1);
-  const __m512i q2 = rq.apply_t32<kResidual, kHardswish>(a2, t.mult(2), r2);
-  const __m512i q3 = rq.apply_t32<kResidual, kHardswish>(a3, t.mult(3), r3);
-  // Codes are in [0, 255]: neither pack saturates.
-  const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
-  _mm512_mask_storeu_epi8(out, mask, bytes);
+  static V pack(V q0, V q1, V q2, V q3) {
+    return _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+  }
+  void store(uint8_t* out, V bytes) const { _mm512_mask_storeu_epi8(out, mask, bytes); }
+};
+
+struct RowYmm {
+  using V = __m256i;
+  const avx2::Requant8& rq;
+  size_t n;
+  RowYmm(const avx2::Requant8& q, size_t channels) : rq(q), n(channels) {}
+  static V zero() { return _mm256_setzero_si256(); }
+  static V at(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  V load(const uint8_t* p) const { return load_channels32(p, n); }
+  static V lo8(V a, V b) { return _mm256_unpacklo_epi8(a, b); }
+  static V hi8(V a, V b) { return _mm256_unpackhi_epi8(a, b); }
+  static V lo16(V a, V b) { return _mm256_unpacklo_epi16(a, b); }
+  static V hi16(V a, V b) { return _mm256_unpackhi_epi16(a, b); }
+  static V dot(V acc, V a, V w) { return _mm256_dpbusd_epi32(acc, a, w); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    return rq.apply_t32<kResidual, kHardswish>(acc, _mm256_loadu_ps(reinterpret_cast<const float*>(mult)), r32);
+  }
+  static V pack(V q0, V q1, V q2, V q3) {
+    return _mm256_packus_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+  }
+  void store(uint8_t* out, V bytes) const { avx2::store_bytes(out, bytes, n); }
+};
+
+// One pixel's four unpack-order vectors through the requant.h epilogue, stored in channel order.
+template <class W, bool kResidual, bool kHardswish>
+inline void finish_rows(const W& w, typename W::V a0, typename W::V a1, typename W::V a2, typename W::V a3,
+                        const uint8_t* tile, const uint8_t* res, uint8_t* out) {
+  using V = typename W::V;
+  V r0 = W::zero(), r1 = r0, r2 = r0, r3 = r0;
+  if constexpr (kResidual) {  // the residual bytes into the same unpack order, as int32
+    const V z = W::zero();
+    const V rv = w.load(res);
+    const V lo = W::lo8(rv, z), hi = W::hi8(rv, z);
+    r0 = W::lo16(lo, z);
+    r1 = W::hi16(lo, z);
+    r2 = W::lo16(hi, z);
+    r3 = W::hi16(hi, z);
+  }
+  const uint8_t* mult = tile + 256;
+  // Codes are in [0, 255]: neither pack saturates, and the packs undo the unpack order.
+  w.store(out, W::pack(w.template code<kResidual, kHardswish>(a0, mult, r0),
+                       w.template code<kResidual, kHardswish>(a1, mult + 64, r1),
+                       w.template code<kResidual, kHardswish>(a2, mult + 128, r2),
+                       w.template code<kResidual, kHardswish>(a3, mult + 192, r3)));
+}
+
+// One channel tile of one output row. ind: the row's first pixel's taps, `step` pointers per pixel.
+template <class W, bool kResidual, bool kHardswish>
+void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_t* const* ind, size_t c,
+              uint8_t* out_row, const uint8_t* res_row) {
+  using V = typename W::V;
+  const size_t ow = a.row_pixels, step = a.indirection_step;
+  const V zero = W::zero();
+  auto bias = [&](size_t v) { return W::at(tile + 64 * v); };
+  auto wt = [&](size_t kx, size_t v) { return W::at(tile + 512 + (kx * 4 + v) * 64); };
+  V x0 = zero, x1 = zero, x2 = zero, x3 = zero;  // pixel sets (stride 1: pixel p uses set p % 3)
+  V y0 = zero, y1 = zero, y2 = zero, y3 = zero;
+  V z0 = zero, z1 = zero, z2 = zero, z3 = zero;
+  // Interleaves taps (ky, KX) of pixel P, ky = 0..2, into g0..g3.
+#define KILN_ROW_LOAD(P, KX)                                                    \
+  const uint8_t* const* p_ = ind + (P) * step;                                  \
+  const V i0 = w.load(p_[(KX)] + c);                                            \
+  const V i1 = w.load(p_[3 + (KX)] + c);                                        \
+  const V i2 = w.load(p_[6 + (KX)] + c);                                        \
+  const V u01l = W::lo8(i0, i1), u01h = W::hi8(i0, i1);                         \
+  const V u2l = W::lo8(i2, zero), u2h = W::hi8(i2, zero);                       \
+  const V g0 = W::lo16(u01l, u2l), g1 = W::hi16(u01l, u2l);                     \
+  const V g2 = W::lo16(u01h, u2h), g3 = W::hi16(u01h, u2h)
+#define KILN_ROW_ADD(S, KX)                \
+  S##0 = W::dot(S##0, g0, wt((KX), 0));    \
+  S##1 = W::dot(S##1, g1, wt((KX), 1));    \
+  S##2 = W::dot(S##2, g2, wt((KX), 2));    \
+  S##3 = W::dot(S##3, g3, wt((KX), 3))
+#define KILN_ROW_START(S)                  \
+  S##0 = W::dot(bias(0), g0, wt(0, 0));    \
+  S##1 = W::dot(bias(1), g1, wt(0, 1));    \
+  S##2 = W::dot(bias(2), g2, wt(0, 2));    \
+  S##3 = W::dot(bias(3), g3, wt(0, 3))
+#define KILN_ROW_FINISH(S, PX)                                                                      \
+  finish_rows<W, kResidual, kHardswish>(w, S##0, S##1, S##2, S##3, tile,                            \
+                                        kResidual ? res_row + (PX) * a.residual_stride + c : nullptr, \
+                                        out_row + (PX) * a.output_stride + c)
+  // Stride 1, column J: taps (ky, J) of pixel 0 for J < 2, else (ky, 2) of pixel J - 2. It finishes
+  // pixel J - 2 (set OLD, kx = 2), continues pixel J - 1 (set MID, kx = 1) and starts pixel J (set
+  // NEW, kx = 0). Macros so that the sets stay named registers.
+#define KILN_ROW_COLUMN(J, NEW, MID, OLD)             \
+  do {                                                \
+    const size_t j_ = (J);                            \
+    KILN_ROW_LOAD(j_ < 2 ? 0 : j_ - 2, j_ < 2 ? j_ : 2); \
+    if (j_ >= 2) {                                    \
+      KILN_ROW_ADD(OLD, 2);                           \
+      KILN_ROW_FINISH(OLD, j_ - 2);                   \
+    }                                                 \
+    if (j_ >= 1 && j_ <= ow) {                        \
+      KILN_ROW_ADD(MID, 1);                           \
+    }                                                 \
+    if (j_ < ow) {                                    \
+      KILN_ROW_START(NEW);                            \
+    }                                                 \
+  } while (0)
+  // Stride 2, step P (0 .. ow): column 2P finishes pixel P - 1 (set OLD, kx = 2) and starts pixel P
+  // (set NEW, kx = 0); column 2P + 1 adds pixel P's kx = 1.
+#define KILN_ROW_COLUMN2(P, NEW, OLD)                 \
+  do {                                                \
+    const size_t q_ = (P);                            \
+    {                                                 \
+      KILN_ROW_LOAD(q_ < ow ? q_ : q_ - 1, q_ < ow ? 0 : 2); \
+      if (q_ >= 1) {                                  \
+        KILN_ROW_ADD(OLD, 2);                         \
+        KILN_ROW_FINISH(OLD, q_ - 1);                 \
+      }                                               \
+      if (q_ < ow) {                                  \
+        KILN_ROW_START(NEW);                          \
+      }                                               \
+    }                                                 \
+    if (q_ < ow) {                                    \
+      KILN_ROW_LOAD(q_, 1);                           \
+      KILN_ROW_ADD(NEW, 1);                           \
+    }                                                 \
+  } while (0)
+  if (a.row_stride == 1) {
+    // Columns 0 .. ow + 1, three at a time so that every set keeps its registers.
+    for (size_t j = 0; j < ow + 2; j += 3) {
+      KILN_ROW_COLUMN(j, x, z, y);
+      if (j + 1 < ow + 2) KILN_ROW_COLUMN(j + 1, y, x, z);
+      if (j + 2 < ow + 2) KILN_ROW_COLUMN(j + 2, z, y, x);
+    }
+  } else {
+    for (size_t px = 0; px <= ow; px += 2) {
+      KILN_ROW_COLUMN2(px, x, y);
+      if (px + 1 <= ow) KILN_ROW_COLUMN2(px + 1, y, x);
+    }
+  }
+#undef KILN_ROW_COLUMN2
+#undef KILN_ROW_COLUMN
+#undef KILN_ROW_FINISH
+#undef KILN_ROW_START
+#undef KILN_ROW_ADD
+#undef KILN_ROW_LOAD
 }
 
 template <bool kResidual, bool kHardswish>
-void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq) {
-  const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels, step = a.indirection_step;
-  const __m512i zero = _mm512_setzero_si512();
+void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx2::Requant8& rq8) {
+  const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels;
   for (size_t row = 0; row < rows; ++row) {
-    const uint8_t* const* ind = a.indirection + row * ow * step;
+    const uint8_t* const* ind = a.indirection + row * ow * a.indirection_step;
     uint8_t* out_row = a.output + row * ow * a.output_stride;
     const uint8_t* res_row = kResidual ? a.residual + row * ow * a.residual_stride : nullptr;
     for (size_t c = 0; c < a.channels; c += 64) {
-      const RowTile t{static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes};
-      const uint64_t mask = avx512::byte_mask64(a.channels - c);
-      __m512i x0 = zero, x1 = zero, x2 = zero, x3 = zero;  // pixel sets 0, 1, 2 (pixel p uses set p % 3)
-      __m512i y0 = zero, y1 = zero, y2 = zero, y3 = zero;
-      __m512i z0 = zero, z1 = zero, z2 = zero, z3 = zero;
-      // Column j: taps (ky, j) of pixel 0 for j < 2, else taps (ky, 2) of pixel j - 2. It finishes
-      // pixel j - 2 (set OLD, kx = 2), continues pixel j - 1 (set MID, kx = 1) and starts pixel j
-      // (set NEW, kx = 0). A macro so that the sets stay named registers.
-#define KILN_ROW_COLUMN(J, NEW, MID, OLD)                                                                  \
-  do {                                                                                                     \
-    const size_t j_ = (J);                                                                                 \
-    const uint8_t* const* p_ = j_ < 2 ? ind : ind + (j_ - 2) * step;                                       \
-    const size_t kx_ = j_ < 2 ? j_ : 2;                                                                    \
-    const __m512i i0 = _mm512_maskz_loadu_epi8(mask, p_[kx_] + c);                                         \
-    const __m512i i1 = _mm512_maskz_loadu_epi8(mask, p_[3 + kx_] + c);                                     \
-    const __m512i i2 = _mm512_maskz_loadu_epi8(mask, p_[6 + kx_] + c);                                     \
-    const __m512i u01l = _mm512_unpacklo_epi8(i0, i1), u01h = _mm512_unpackhi_epi8(i0, i1);                \
-    const __m512i u2l = _mm512_unpacklo_epi8(i2, zero), u2h = _mm512_unpackhi_epi8(i2, zero);              \
-    const __m512i g0 = _mm512_unpacklo_epi16(u01l, u2l), g1 = _mm512_unpackhi_epi16(u01l, u2l);            \
-    const __m512i g2 = _mm512_unpacklo_epi16(u01h, u2h), g3 = _mm512_unpackhi_epi16(u01h, u2h);            \
-    if (j_ >= 2) {                                                                                         \
-      OLD##0 = _mm512_dpbusd_epi32(OLD##0, g0, t.w(2, 0));                                                 \
-      OLD##1 = _mm512_dpbusd_epi32(OLD##1, g1, t.w(2, 1));                                                 \
-      OLD##2 = _mm512_dpbusd_epi32(OLD##2, g2, t.w(2, 2));                                                 \
-      OLD##3 = _mm512_dpbusd_epi32(OLD##3, g3, t.w(2, 3));                                                 \
-      const size_t px_ = j_ - 2;                                                                           \
-      finish_rows<kResidual, kHardswish>(OLD##0, OLD##1, OLD##2, OLD##3, t,                                \
-                                         kResidual ? res_row + px_ * a.residual_stride + c : nullptr, mask, \
-                                         out_row + px_ * a.output_stride + c, rq);                         \
-    }                                                                                                      \
-    if (j_ >= 1 && j_ <= ow) {                                                                             \
-      MID##0 = _mm512_dpbusd_epi32(MID##0, g0, t.w(1, 0));                                                 \
-      MID##1 = _mm512_dpbusd_epi32(MID##1, g1, t.w(1, 1));                                                 \
-      MID##2 = _mm512_dpbusd_epi32(MID##2, g2, t.w(1, 2));                                                 \
-      MID##3 = _mm512_dpbusd_epi32(MID##3, g3, t.w(1, 3));                                                 \
-    }                                                                                                      \
-    if (j_ < ow) {                                                                                         \
-      NEW##0 = _mm512_dpbusd_epi32(t.bias(0), g0, t.w(0, 0));                                              \
-      NEW##1 = _mm512_dpbusd_epi32(t.bias(1), g1, t.w(0, 1));                                              \
-      NEW##2 = _mm512_dpbusd_epi32(t.bias(2), g2, t.w(0, 2));                                              \
-      NEW##3 = _mm512_dpbusd_epi32(t.bias(3), g3, t.w(0, 3));                                              \
-    }                                                                                                      \
-  } while (0)
-      // Interleaves the column of taps (ky, KX) of pixel P into g0..g3 (as KILN_ROW_COLUMN).
-#define KILN_ROW_LOAD(P, KX)                                                                               \
-  const uint8_t* const* p_ = ind + (P) * step;                                                             \
-  const __m512i i0 = _mm512_maskz_loadu_epi8(mask, p_[(KX)] + c);                                          \
-  const __m512i i1 = _mm512_maskz_loadu_epi8(mask, p_[3 + (KX)] + c);                                      \
-  const __m512i i2 = _mm512_maskz_loadu_epi8(mask, p_[6 + (KX)] + c);                                      \
-  const __m512i u01l = _mm512_unpacklo_epi8(i0, i1), u01h = _mm512_unpackhi_epi8(i0, i1);                  \
-  const __m512i u2l = _mm512_unpacklo_epi8(i2, zero), u2h = _mm512_unpackhi_epi8(i2, zero);                \
-  const __m512i g0 = _mm512_unpacklo_epi16(u01l, u2l), g1 = _mm512_unpackhi_epi16(u01l, u2l);              \
-  const __m512i g2 = _mm512_unpacklo_epi16(u01h, u2h), g3 = _mm512_unpackhi_epi16(u01h, u2h)
-      // Stride 2, pixel step P (0 .. ow): column 2P finishes pixel P - 1 (set OLD, kx = 2) and starts
-      // pixel P (set NEW, kx = 0); column 2P + 1 adds pixel P's kx = 1.
-#define KILN_ROW_COLUMN2(P, NEW, OLD)                                                                       \
-  do {                                                                                                     \
-    const size_t q_ = (P);                                                                                 \
-    {                                                                                                      \
-      KILN_ROW_LOAD(q_ < ow ? q_ : q_ - 1, q_ < ow ? 0 : 2);                                               \
-      if (q_ >= 1) {                                                                                       \
-        OLD##0 = _mm512_dpbusd_epi32(OLD##0, g0, t.w(2, 0));                                               \
-        OLD##1 = _mm512_dpbusd_epi32(OLD##1, g1, t.w(2, 1));                                               \
-        OLD##2 = _mm512_dpbusd_epi32(OLD##2, g2, t.w(2, 2));                                               \
-        OLD##3 = _mm512_dpbusd_epi32(OLD##3, g3, t.w(2, 3));                                               \
-        finish_rows<kResidual, kHardswish>(OLD##0, OLD##1, OLD##2, OLD##3, t,                              \
-                                           kResidual ? res_row + (q_ - 1) * a.residual_stride + c : nullptr, \
-                                           mask, out_row + (q_ - 1) * a.output_stride + c, rq);             \
-      }                                                                                                    \
-      if (q_ < ow) {                                                                                       \
-        NEW##0 = _mm512_dpbusd_epi32(t.bias(0), g0, t.w(0, 0));                                            \
-        NEW##1 = _mm512_dpbusd_epi32(t.bias(1), g1, t.w(0, 1));                                            \
-        NEW##2 = _mm512_dpbusd_epi32(t.bias(2), g2, t.w(0, 2));                                            \
-        NEW##3 = _mm512_dpbusd_epi32(t.bias(3), g3, t.w(0, 3));                                            \
-      }                                                                                                    \
-    }                                                                                                      \
-    if (q_ < ow) {                                                                                         \
-      KILN_ROW_LOAD(q_, 1);                                                                                \
-      NEW##0 = _mm512_dpbusd_epi32(NEW##0, g0, t.w(1, 0));                                                 \
-      NEW##1 = _mm512_dpbusd_epi32(NEW##1, g1, t.w(1, 1));                                                 \
-      NEW##2 = _mm512_dpbusd_epi32(NEW##2, g2, t.w(1, 2));                                                 \
-      NEW##3 = _mm512_dpbusd_epi32(NEW##3, g3, t.w(1, 3));                                                 \
-    }                                                                                                      \
-  } while (0)
-      if (a.row_stride == 1) {
-        // Columns 0 .. ow + 1, three at a time so that every set keeps its registers.
-        for (size_t j = 0; j < ow + 2; j += 3) {
-          KILN_ROW_COLUMN(j, x, z, y);
-          if (j + 1 < ow + 2) KILN_ROW_COLUMN(j + 1, y, x, z);
-          if (j + 2 < ow + 2) KILN_ROW_COLUMN(j + 2, z, y, x);
-        }
-        continue;
+      const uint8_t* tile = static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes;
+      const size_t n = std::min<size_t>(64, a.channels - c);
+      if (n <= 32) {
+        row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
+      } else {
+        row_tile<RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);
       }
-      // Stride 2: column 2p is pixel p's kx = 0 and pixel p - 1's kx = 2, column 2p + 1 pixel p's
-      // kx = 1; two sets alternate.
-      for (size_t px = 0; px <= ow; px += 2) {
-        KILN_ROW_COLUMN2(px, x, y);
-        if (px + 1 <= ow) KILN_ROW_COLUMN2(px + 1, y, x);
-      }
-#undef KILN_ROW_COLUMN
-#undef KILN_ROW_COLUMN2
-#undef KILN_ROW_LOAD
     }
   }
 }
@@ -346,9 +389,9 @@ void dwconv_c64__avx512vnni(const DwConvArgs& a, const RequantParams& p) {
   const bool hs = p.activation == Activation::hardswish;
   if (a.row_pixels > 0) {
     if (p.residual != nullptr) {
-      hs ? dwconv_rows_impl<true, true>(a, rq) : dwconv_rows_impl<true, false>(a, rq);
+      hs ? dwconv_rows_impl<true, true>(a, rq, rq8) : dwconv_rows_impl<true, false>(a, rq, rq8);
     } else {
-      hs ? dwconv_rows_impl<false, true>(a, rq) : dwconv_rows_impl<false, false>(a, rq);
+      hs ? dwconv_rows_impl<false, true>(a, rq, rq8) : dwconv_rows_impl<false, false>(a, rq, rq8);
     }
     return;
   }
