@@ -51,8 +51,13 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m256i acc, _
     return;
   }
   if (r != nullptr) {
+    // Whole groups of 8 with fixed-size moves: a memcpy of runtime length is a library call.
     int64_t bytes = 0;
-    std::memcpy(&bytes, r, n);
+    if (n == 8) {
+      std::memcpy(&bytes, r, 8);
+    } else {
+      std::memcpy(&bytes, r, n);
+    }
     const __m256i ri = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(bytes));
     const __m256 rv = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(ri, e.rzp)), e.rmult);
     v = _mm256_add_ps(v, rv);
@@ -65,8 +70,13 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m256i acc, _
   v = _mm256_min_ps(_mm256_max_ps(v, e.lo), e.hi);
   const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(v), e.zo);  // in [qmin, qmax] within 0..255
   const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-  const int64_t q8 = _mm_cvtsi128_si64(_mm_packus_epi16(q16, q16));
-  std::memcpy(c, &q8, n);
+  const __m128i q8 = _mm_packus_epi16(q16, q16);
+  if (n == 8) {
+    _mm_storel_epi64(static_cast<__m128i*>(c), q8);
+  } else {
+    const int64_t bytes = _mm_cvtsi128_si64(q8);
+    std::memcpy(c, &bytes, n);
+  }
 }
 
 // The epilogue of a whole M x 16 tile whose packed block starts at blk (bias[16], multiplier[16]).
