@@ -111,12 +111,15 @@ void tile_wide(size_t nc, size_t kc, size_t ks, Rows rows, const uint8_t* blk, c
       KILN_FLUSH();
     }
   }
-  // At most 7 full groups, a flush, then the 1-2 groups past the last full one (A read up to kc,
-  // the widened weights are zero past kc), and the last flush.
+  // At most 7 full groups, then the 1-2 groups past the last full one (A read up to kc, the
+  // widened weights are zero past kc): at most 9 groups since the last flush, one too many for
+  // int16, so a flush in between when both kinds are there. No flush when nothing was added.
+  const bool pending = g < full_groups;
   for (; g < full_groups; ++g) KILN_GROUP(KILN_A_FULL);
-  KILN_FLUSH();
+  if (pending && g < groups) KILN_FLUSH();
+  const bool tail = g < groups;
   for (; g < groups; ++g) KILN_GROUP(KILN_A_TAIL);
-  KILN_FLUSH();
+  if (pending || tail) KILN_FLUSH();
   }
 #undef KILN_A_FULL
 #undef KILN_A_TAIL
