@@ -6,8 +6,9 @@
     <name>.output.npy   PyTorch's float32 output for that input
 
 Run with Debian's Python (python3-torch, python3-onnx):  /usr/bin/python3 tests/models/make_models.py
-Options:  --out DIR (default: this folder)   --only NAME[,NAME]   --resnet18-full FILE.onnx (the full
-width 224x224 ResNet-18 for benchmarks; not committed).
+Options:  --out DIR (default: this folder)   --only NAME[,NAME]   --resnet18-full FILE.onnx and
+--mobilenetv2-full FILE.onnx (the full-size 224x224 networks, random weights, for benchmarks; not
+committed).
 
 The architectures are reduced-width versions of the real ones, with random weights and random
 BatchNorm statistics (so BN folding is exercised), in eval mode. CI does not run this script: it uses
@@ -95,18 +96,23 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.res else self.body(x)
 
 
+# The full-size network's stages (expansion, channels, blocks, stride), stem 32 and head 1280 wide.
+MOBILENETV2_FULL = ([(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                     (6, 320, 1, 1)], 32, 1280)
+
+
 class MobileNetV2(nn.Module):
-    def __init__(self, classes=10):
+    def __init__(self, classes=10, cfg=None, stem=8, head=128):
         super().__init__()
-        cfg = [(1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 2), (6, 24, 2, 2), (6, 32, 1, 1), (6, 48, 1, 2)]
-        layers, cin = [conv_bn(3, 8, 3, 2, act=nn.ReLU6)], 8
+        cfg = cfg or [(1, 8, 1, 1), (6, 12, 2, 2), (6, 16, 2, 2), (6, 24, 2, 2), (6, 32, 1, 1), (6, 48, 1, 2)]
+        layers, cin = [conv_bn(3, stem, 3, 2, act=nn.ReLU6)], stem
         for t, c, n, s in cfg:
             for i in range(n):
                 layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
                 cin = c
-        layers.append(conv_bn(cin, 128, 1, act=nn.ReLU6))
+        layers.append(conv_bn(cin, head, 1, act=nn.ReLU6))
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, classes))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(head, classes))
 
     def forward(self, x):
         x = self.features(x)
@@ -330,14 +336,13 @@ def export(name, out_dir):
     print(f"{name}: opset {opset}, {os.path.getsize(path)} bytes, output {tuple(y.shape)}")
 
 
-def export_resnet18_full(path):
+def export_full(name, model, path):
     torch.manual_seed(18)
-    model = ResNet18(width=64, classes=1000)
     randomize_bn(model, torch.Generator().manual_seed(18))
     model.eval()
     x = torch.randn(1, 3, 224, 224)
     torch.onnx.export(model, (x,), path, opset_version=13, input_names=["input"], output_names=["output"])
-    print(f"resnet18 (full width, 224x224): {path}")
+    print(f"{name} (full size, 224x224): {path}")
 
 
 def main():
@@ -345,10 +350,15 @@ def main():
     p.add_argument("--out", default=HERE)
     p.add_argument("--only", default="")
     p.add_argument("--resnet18-full", default="")
+    p.add_argument("--mobilenetv2-full", default="")
     a = p.parse_args()
     torch.set_num_threads(1)
-    if a.resnet18_full:
-        export_resnet18_full(a.resnet18_full)
+    if a.resnet18_full or a.mobilenetv2_full:
+        if a.resnet18_full:
+            export_full("resnet18", ResNet18(width=64, classes=1000), a.resnet18_full)
+        if a.mobilenetv2_full:
+            cfg, stem, head = MOBILENETV2_FULL
+            export_full("mobilenetv2", MobileNetV2(classes=1000, cfg=cfg, stem=stem, head=head), a.mobilenetv2_full)
         return 0
     names = a.only.split(",") if a.only else list(MODELS)
     os.makedirs(a.out, exist_ok=True)
