@@ -19,19 +19,37 @@
 namespace kiln::bench {
 namespace {
 
-void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
+// The GEMM configuration of the ISA kiln runs for `wbits`, or null (the benchmark is then skipped).
+const kernels::GemmConfig* config_or_skip(benchmark::State& st, int wbits) {
   const kernels::IsaChoice choice = kernels::choose_isa();
   const kernels::GemmConfig* cfg = choice.ok ? kernels::gemm_config(choice.isa, wbits) : nullptr;
-  if (cfg == nullptr) {
-    st.SkipWithError("no GEMM configuration for this ISA");
-    return;
+  if (cfg == nullptr) st.SkipWithError("no GEMM configuration for this ISA");
+  return cfg;
+}
+
+// GOPS and pct_bound of `ops` operations per iteration.
+void set_counters(benchmark::State& st, const kernels::GemmConfig& cfg, double ops) {
+  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+  const double bound = bound_peak_gops(cfg.isa, cfg.wbits);
+  if (bound > 0) {
+    st.counters["pct_bound"] = benchmark::Counter(ops * 100.0 / (bound * 1e9), benchmark::Counter::kIsIterationInvariantRate);
   }
+}
+
+// `count` random weights in the configuration's range.
+std::vector<int8_t> random_weights(const kernels::GemmConfig& cfg, size_t count, std::mt19937& rng) {
+  std::uniform_int_distribution<int> wd(cfg.wbits == 4 ? -8 : -127, cfg.wbits == 4 ? 7 : 127);
+  std::vector<int8_t> w(count);
+  for (auto& x : w) x = static_cast<int8_t>(wd(rng));
+  return w;
+}
+
+void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
+  const kernels::GemmConfig* cfg = config_or_skip(st, wbits);
+  if (cfg == nullptr) return;
   const size_t m = cfg->mr, n = cfg->nr;
   std::mt19937 rng(7);
-  const int lo = cfg->wbits == 4 ? -8 : -127, hi = cfg->wbits == 4 ? 7 : 127;
-  std::uniform_int_distribution<int> wd(lo, hi);
-  std::vector<int8_t> w(k * n);
-  for (auto& x : w) x = static_cast<int8_t>(wd(rng));
+  const std::vector<int8_t> w = random_weights(*cfg, k * n, rng);
   std::vector<uint8_t> a(m * k);
   for (auto& x : a) x = static_cast<uint8_t>(rng());
   std::vector<float> mult(n, 1.0f / (64.0f * static_cast<float>(k)));
@@ -72,12 +90,7 @@ void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
     }
     benchmark::ClobberMemory();
   }
-  const double ops = 2.0 * static_cast<double>(m * n * k);
-  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  const double bound = bound_peak_gops(cfg->isa, cfg->wbits);
-  if (bound > 0) {
-    st.counters["pct_bound"] = benchmark::Counter(ops * 100.0 / (bound * 1e9), benchmark::Counter::kIsIterationInvariantRate);
-  }
+  set_counters(st, *cfg, 2.0 * static_cast<double>(m * n * k));
   st.SetLabel(wide ? cfg->gemm_wide_name : packed_a ? cfg->gemm_packed_a_name : cfg->gemm_name);
 }
 
@@ -85,18 +98,11 @@ void bench_ukernel(benchmark::State& st, int wbits, size_t k) {
 // config has it) on one full tile of a k x k convolution's shape: ks segments of kc channels, each
 // row pointer to its own L1-resident row, as a 3x3 convolution's indirection buffer gives it.
 void bench_uigemm(benchmark::State& st, int wbits, size_t kc, size_t ks) {
-  const kernels::IsaChoice choice = kernels::choose_isa();
-  const kernels::GemmConfig* cfg = choice.ok ? kernels::gemm_config(choice.isa, wbits) : nullptr;
-  if (cfg == nullptr) {
-    st.SkipWithError("no GEMM configuration for this ISA");
-    return;
-  }
+  const kernels::GemmConfig* cfg = config_or_skip(st, wbits);
+  if (cfg == nullptr) return;
   const size_t m = cfg->mr, n = cfg->nr;
   std::mt19937 rng(7);
-  const int lo = cfg->wbits == 4 ? -8 : -127, hi = cfg->wbits == 4 ? 7 : 127;
-  std::uniform_int_distribution<int> wd(lo, hi);
-  std::vector<int8_t> w(ks * kc * n);
-  for (auto& x : w) x = static_cast<int8_t>(wd(rng));
+  const std::vector<int8_t> w = random_weights(*cfg, ks * kc * n, rng);
   std::vector<float> mult(n, 1.0f / (64.0f * static_cast<float>(ks * kc)));
   kernels::GemmWeightsSource src;
   src.w = w.data();
@@ -141,12 +147,7 @@ void bench_uigemm(benchmark::State& st, int wbits, size_t kc, size_t ks) {
     }
     benchmark::ClobberMemory();
   }
-  const double ops = 2.0 * static_cast<double>(m * n * kc * ks);
-  st.counters["GOPS"] = benchmark::Counter(ops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  const double bound = bound_peak_gops(cfg->isa, cfg->wbits);
-  if (bound > 0) {
-    st.counters["pct_bound"] = benchmark::Counter(ops * 100.0 / (bound * 1e9), benchmark::Counter::kIsIterationInvariantRate);
-  }
+  set_counters(st, *cfg, 2.0 * static_cast<double>(m * n * kc * ks));
   st.SetLabel(wide ? cfg->igemm_wide_name : cfg->igemm_name);
 }
 

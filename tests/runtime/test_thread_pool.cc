@@ -36,19 +36,24 @@ TEST(ThreadPool, EveryIndexRunsExactlyOnce) {
   }
 }
 
-TEST(ThreadPool, UsesSeveralThreads) {
-  ThreadPool pool(2);
+// How many threads ran a two-task job in which each task waits until both have started, which
+// only two threads can satisfy.
+size_t threads_in_two_task_job(ThreadPool& pool) {
   std::mutex m;
   std::set<std::thread::id> ids;
   std::atomic<int> arrived{0};
-  // Each task waits until both tasks have started, which only two threads can satisfy.
   pool.parallel_for(2, [&](size_t) {
     arrived.fetch_add(1);
     while (arrived.load() < 2) std::this_thread::yield();
     std::lock_guard<std::mutex> lock(m);
     ids.insert(std::this_thread::get_id());
   });
-  EXPECT_EQ(ids.size(), 2u);
+  return ids.size();
+}
+
+TEST(ThreadPool, UsesSeveralThreads) {
+  ThreadPool pool(2);
+  EXPECT_EQ(threads_in_two_task_job(pool), 2u);
 }
 
 TEST(ThreadPool, ManyRunsBackToBack) {
@@ -64,16 +69,7 @@ TEST(ThreadPool, WakesSleepingWorkers) {
   ThreadPool pool(2);
   for (int run = 0; run < 6; ++run) {
     if (run % 2 == 1) std::this_thread::sleep_for(std::chrono::microseconds(4 * ThreadPool::kSpinMicros));
-    std::mutex m;
-    std::set<std::thread::id> ids;
-    std::atomic<int> arrived{0};
-    pool.parallel_for(2, [&](size_t) {
-      arrived.fetch_add(1);
-      while (arrived.load() < 2) std::this_thread::yield();
-      std::lock_guard<std::mutex> lock(m);
-      ids.insert(std::this_thread::get_id());
-    });
-    EXPECT_EQ(ids.size(), 2u) << "run " << run;
+    EXPECT_EQ(threads_in_two_task_job(pool), 2u) << "run " << run;
   }
 }
 

@@ -16,28 +16,18 @@
 
 #include "gemm/row_dispatch.h"
 #include "gemm/ukernels.h"
+#include "x86/avx2/gemm_a_avx2.h"
 #include "x86/avx2/gemm_epilogue_avx2.h"
 
 namespace kiln::kernels {
 namespace {
 
+using avx2_gemm::broadcast32;
 using avx2_gemm::store_tile;
 
 constexpr size_t kMr = 6, kNr = 16;
 constexpr size_t kPrefetch = 1024;  // bytes of B ahead of the few-row (GEMV) loop
 
-// Bytes [k, k+4) of a row of length kc as a little-endian word, zero past kc. No memcpy: a call
-// inside the kernel would spill every accumulator.
-inline uint32_t tail_bytes(const uint8_t* row, size_t k, size_t kc) {
-  uint32_t v = 0;
-  for (size_t j = 0; j < 4 && k + j < kc; ++j) v |= static_cast<uint32_t>(row[k + j]) << (8 * j);
-  return v;
-}
-inline __m256i broadcast32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 // An empty asm that claims to modify v: the compiler must materialise v here and cannot
 // reassociate the adds across it. Without it gcc sums both k-pairs' products before adding them to
 // the accumulator, which keeps 4 B registers live and spills half the accumulators in the loop.

@@ -11,25 +11,17 @@
 
 #include "gemm/row_dispatch.h"
 #include "gemm/ukernels.h"
+#include "x86/avx2/gemm_a_avx2.h"
 #include "x86/avx2/gemm_epilogue_avx2.h"
 
 namespace kiln::kernels {
 namespace {
 
+using avx2_gemm::broadcast32;
 using avx2_gemm::store_tile;
 
 constexpr size_t kMr = 4, kNr = 16;
 
-inline uint32_t tail_bytes(const uint8_t* row, size_t k, size_t kc) {
-  uint32_t v = 0;
-  for (size_t j = 0; j < 4 && k + j < kc; ++j) v |= static_cast<uint32_t>(row[k + j]) << (8 * j);
-  return v;
-}
-inline __m256i broadcast32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
 
 template <int M, class Rows>
 void tile(size_t nc, size_t kc, size_t ks, Rows rows, const void* w, void* c, size_t c_stride, const uint8_t* r,

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "avx512_intrinsics.h"
+#include "gemm/a_bytes.h"
 #include "gemm/row_dispatch.h"
 #include "gemm/ukernels.h"
 
@@ -26,13 +27,6 @@ namespace {
 
 constexpr size_t kMr = 8, kNr = 32;
 
-// Bytes [k, k+4) of a row of length kc as a little-endian word, zero past kc. No memcpy: a call
-// inside the kernel would spill every accumulator.
-inline uint32_t tail_bytes(const uint8_t* row, size_t k, size_t kc) {
-  uint32_t v = 0;
-  for (size_t j = 0; j < 4 && k + j < kc; ++j) v |= static_cast<uint32_t>(row[k + j]) << (8 * j);
-  return v;
-}
 inline __m512i broadcast_a(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
