@@ -33,25 +33,9 @@ inline __m512i broadcast_a(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// The requant.h epilogue on 16 columns: acc int32 lanes -> codes in the low 16 bytes.
-struct Epilogue {
-  __m512 lo, hi, out_scale, hswish, three, zero, six, rmult;
-  __m512i zo, rzp;
-  explicit Epilogue(const GemmEpilogue& ep)
-      : lo(_mm512_set1_ps(static_cast<float>(ep.qmin - ep.zero_point))),
-        hi(_mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point))),
-        out_scale(_mm512_set1_ps(ep.out_scale)),
-        hswish(_mm512_set1_ps(ep.hardswish_multiplier)),
-        three(_mm512_set1_ps(3.0f)),
-        zero(_mm512_setzero_ps()),
-        six(_mm512_set1_ps(6.0f)),
-        rmult(_mm512_set1_ps(ep.residual_multiplier)),
-        zo(_mm512_set1_epi32(ep.zero_point)),
-        rzp(_mm512_set1_epi32(ep.residual_zero_point)) {}
-};
-
-inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, __m512 mult, const uint8_t* r,
-                       void* c, size_t n) {  // n <= 16 columns
+// The i32 / f32 outputs (float islands) on n <= 16 columns: the sums as they are, or times the
+// multipliers. u8 outputs take store_u8_rows.
+inline void store_wide_cols(const GemmEpilogue& ep, __m512i acc, __m512 mult, void* c, size_t n) {
   alignas(64) uint8_t buf[64];
   if (ep.output == GemmOutput::i32) {
     if (n == 16) {
@@ -62,71 +46,61 @@ inline void store_cols(const GemmEpilogue& ep, const Epilogue& e, __m512i acc, _
     }
     return;
   }
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
-  if (ep.output == GemmOutput::f32) {
-    if (n == 16) {
-      _mm512_storeu_ps(c, v);
-    } else {
-      _mm512_store_ps(reinterpret_cast<float*>(buf), v);
-      std::memcpy(c, buf, 4 * n);
-    }
-    return;
-  }
-  if (r != nullptr) {
-    __m128i rb;
-    if (n == 16) {
-      rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r));
-    } else {
-      std::memset(buf, 0, 16);
-      std::memcpy(buf, r, n);
-      rb = _mm_load_si128(reinterpret_cast<const __m128i*>(buf));
-    }
-    const __m512 rv = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(rb), e.rzp)), e.rmult);
-    v = _mm512_add_ps(v, rv);
-  }
-  if (ep.activation == Activation::hardswish) {
-    const __m512 t = _mm512_mul_ps(v, e.out_scale);
-    const __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, e.three), e.zero), e.six);
-    v = _mm512_mul_ps(_mm512_mul_ps(t, g), e.hswish);
-  }
-  v = _mm512_min_ps(_mm512_max_ps(v, e.lo), e.hi);
-  const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), e.zo);
-  const __m128i bytes = _mm512_cvtusepi32_epi8(q);  // q is already in [qmin, qmax] within 0..255
+  const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
   if (n == 16) {
-    _mm_storeu_si128(static_cast<__m128i*>(c), bytes);
+    _mm512_storeu_ps(c, v);
   } else {
-    _mm_store_si128(reinterpret_cast<__m128i*>(buf), bytes);
-    std::memcpy(c, buf, n);
+    _mm512_store_ps(reinterpret_cast<float*>(buf), v);
+    std::memcpy(c, buf, 4 * n);
   }
 }
 
-// The u8 epilogue of rows of nc <= 32 columns without a residual or hardswish, two rows at a time,
-// giving requant.h's codes with fewer operations than store_cols: the product is clamped above in
-// float (to qmax - zero point), rounded half to even, narrowed by two saturating packs per 64
-// values plus one vpermd that undoes the packs' lane interleaving (instead of a vpmovusdb per 16),
-// the zero point added in int16 (saturating), and the lower clamp applied to the bytes (vpmaxub
-// qmin). Why the lower clamp may move after rounding: for v below qmin - zp (an integer), round(v)
-// is at most that bound (or INT32_MIN when v is beyond the int32 range), each saturating step keeps
-// it at most qmin, and the byte max then gives qmin, as clamping first does; above, v is clamped
-// in float before any rounding, so no out-of-range conversion happens on that side.
-template <int M>
+// The u8 epilogue (requant.h's codes) of rows of nc <= 32 columns, two rows at a time: the
+// product, plus the residual and through hardswish in requant.h's order of operations, is clamped
+// above in float (to qmax - zero point), rounded half to even, narrowed by two saturating packs per
+// 64 values and one vpermd that undoes the packs' lane interleaving (instead of a vpmovusdb per
+// 16), the zero point added in int16 (saturating) and the lower clamp applied to the bytes (vpmaxub
+// qmin). Why the lower clamp may move after the rounding: for v below qmin - zp (an integer),
+// round(v) is at most that bound (or INT32_MIN when v is beyond the int32 range), each saturating
+// step keeps it at most qmin, and the byte max then gives qmin, as clamping first does; above, v
+// is clamped in float before any rounding, so no out-of-range conversion happens on that side.
+template <int M, bool kResidual, bool kHardswish>
 void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, size_t nc,
-                   uint8_t* c, size_t c_stride) {
+                   const uint8_t* r, size_t r_stride, uint8_t* c, size_t c_stride) {
   const __m512 hi = _mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point));
   const __m512i zp16 = _mm512_set1_epi16(static_cast<int16_t>(ep.zero_point));
   const __m512i qmin = _mm512_set1_epi8(static_cast<char>(ep.qmin));
+  const __m512 rmult = _mm512_set1_ps(ep.residual_multiplier);
+  const __m512i rzp = _mm512_set1_epi32(ep.residual_zero_point);
+  const __m512 out_scale = _mm512_set1_ps(ep.out_scale), hswish = _mm512_set1_ps(ep.hardswish_multiplier);
+  const __m512 three = _mm512_set1_ps(3.0f), six = _mm512_set1_ps(6.0f), zero = _mm512_setzero_ps();
+  const __mmask64 mask = nc >= 64 ? ~__mmask64{0} : (__mmask64{1} << nc) - 1;
   // After packs_epi32(a, b) and packus_epi16 of two such, 128-bit lane i holds the dwords
   // a[4i..], b[4i..], c[4i..], d[4i..]; this puts a, b (row m) in the low and c, d in the high half.
   const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  auto codes = [&](__m512i x, __m512 mult) {
-    const __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), mult);
+  // Row m's residual codes of columns h * 16 .. h * 16 + 15 as int32 (zero past nc).
+  auto residual = [&](int m, int h) {
+    const __m128i bytes = _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(mask >> (16 * h), r + m * r_stride + 16 * h));
+    return _mm512_cvtepu8_epi32(bytes);
+  };
+  auto codes = [&](__m512i x, __m512 mult, int m, int h) {
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(x), mult);
+    if constexpr (kResidual) {
+      v = _mm512_add_ps(v, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(residual(m, h), rzp)), rmult));
+    }
+    if constexpr (kHardswish) {
+      const __m512 t = _mm512_mul_ps(v, out_scale);
+      const __m512 g = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, three), zero), six);
+      v = _mm512_mul_ps(_mm512_mul_ps(t, g), hswish);
+    }
     return _mm512_cvtps_epi32(_mm512_min_ps(v, hi));
   };
   for (int m = 0; m < M; m += 2) {
     const int m1 = m + 1 < M ? m + 1 : m;
-    const __m512i r0 = _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m][0], mult0), codes(acc[m][1], mult1)), zp16);
+    const __m512i r0 =
+        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m][0], mult0, m, 0), codes(acc[m][1], mult1, m, 1)), zp16);
     const __m512i r1 =
-        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0), codes(acc[m1][1], mult1)), zp16);
+        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0, m1, 0), codes(acc[m1][1], mult1, m1, 1)), zp16);
     const __m512i bytes = _mm512_max_epu8(_mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1)), qmin);
     if (nc == kNr) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
@@ -134,7 +108,6 @@ void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mu
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + (m + 1) * c_stride), _mm512_extracti64x4_epi64(bytes, 1));
       }
     } else {  // a column tail: only the first nc bytes of each row are written
-      const __mmask64 mask = (__mmask64{1} << nc) - 1;
       _mm512_mask_storeu_epi8(c + m * c_stride, mask, bytes);
       if (m + 1 < M) _mm512_mask_storeu_epi8(c + (m + 1) * c_stride, mask, _mm512_castsi256_si512(_mm512_extracti64x4_epi64(bytes, 1)));
     }
@@ -156,18 +129,23 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   }
   const __m512 mult0 = _mm512_loadu_ps(blk + 4 * kNr);
   const __m512 mult1 = _mm512_loadu_ps(blk + 4 * kNr + 64);
-  if (ep.output == GemmOutput::u8 && r == nullptr && ep.activation != Activation::hardswish) {
-    store_u8_rows<M>(ep, acc, mult0, mult1, nc, static_cast<uint8_t*>(c), c_stride);
+  if (ep.output == GemmOutput::u8) {
+    uint8_t* c8 = static_cast<uint8_t*>(c);
+    const bool hs = ep.activation == Activation::hardswish;
+    if (r != nullptr) {
+      hs ? store_u8_rows<M, true, true>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
+         : store_u8_rows<M, true, false>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
+    } else {
+      hs ? store_u8_rows<M, false, true>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
+         : store_u8_rows<M, false, false>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
+    }
     return;
   }
-  const Epilogue e(ep);
-  const size_t eb = ep.output == GemmOutput::u8 ? 1 : 4;
   const size_t n0 = nc < 16 ? nc : 16, n1 = nc > 16 ? nc - 16 : 0;
   for (int m = 0; m < M; ++m) {
-    uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * eb;
-    const uint8_t* rrow = r ? r + m * r_stride : nullptr;
-    store_cols(ep, e, acc[m][0], mult0, rrow, crow, n0);
-    if (n1) store_cols(ep, e, acc[m][1], mult1, rrow ? rrow + 16 : nullptr, crow + 16 * eb, n1);
+    uint8_t* crow = static_cast<uint8_t*>(c) + m * c_stride * 4;
+    store_wide_cols(ep, acc[m][0], mult0, crow, n0);
+    if (n1) store_wide_cols(ep, acc[m][1], mult1, crow + 64, n1);
   }
 }
 
