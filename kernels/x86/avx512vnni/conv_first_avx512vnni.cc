@@ -5,6 +5,7 @@
 #endif
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "avx512_intrinsics.h"
 #include "conv_requant_avx512.h"
@@ -25,13 +26,15 @@ inline __m512i broadcast4(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// M pixels (1..6) x one block of 64 channels (kgroup64 layout), written to nc <= 64 channels.
-template <size_t M>
+// M pixels (1..6) x one block of 64 channels (kgroup64 layout), written to nc <= 64 channels. Only
+// the first Q of the block's four 16-channel quarters are computed (Q = 2 for blocks of at most 32
+// channels, such as MobileNet's 32-channel stem: the others hold zero weights).
+template <size_t M, size_t Q>
 void tile(const ConvFirstArgs& a, const RequantParams& p, const avx512::Requant16& rq, const uint8_t* const* rows,
           const uint8_t* blk, size_t groups, size_t c0, size_t nc, uint8_t* out, const uint8_t* res) {
-  __m512i acc[M][4];
+  __m512i acc[M][Q];
   KILN_UNROLL
-  for (size_t q = 0; q < 4; ++q) {
+  for (size_t q = 0; q < Q; ++q) {
     const __m512i b = _mm512_loadu_si512(blk + 64 * q);
     KILN_UNROLL
     for (size_t m = 0; m < M; ++m) acc[m][q] = b;
@@ -42,27 +45,26 @@ void tile(const ConvFirstArgs& a, const RequantParams& p, const avx512::Requant1
     KILN_UNROLL
     for (size_t m = 0; m < M; ++m) src[m] = rows[m * a.segments + s];
     for (size_t g = 0; g < groups; ++g, w += 256) {
-      const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64);
-      const __m512i w2 = _mm512_loadu_si512(w + 128), w3 = _mm512_loadu_si512(w + 192);
+      __m512i wq[Q];
+      KILN_UNROLL
+      for (size_t q = 0; q < Q; ++q) wq[q] = _mm512_loadu_si512(w + 64 * q);
       KILN_UNROLL
       for (size_t m = 0; m < M; ++m) {
         const __m512i va = broadcast4(src[m] + 4 * g);
-        acc[m][0] = _mm512_dpbusd_epi32(acc[m][0], va, w0);
-        acc[m][1] = _mm512_dpbusd_epi32(acc[m][1], va, w1);
-        acc[m][2] = _mm512_dpbusd_epi32(acc[m][2], va, w2);
-        acc[m][3] = _mm512_dpbusd_epi32(acc[m][3], va, w3);
+        KILN_UNROLL
+        for (size_t q = 0; q < Q; ++q) acc[m][q] = _mm512_dpbusd_epi32(acc[m][q], va, wq[q]);
       }
     }
   }
   KILN_UNROLL
   for (size_t m = 0; m < M; ++m) {
     const uint8_t* r = p.residual != nullptr ? res + m * a.residual_stride + c0 : nullptr;
-    __m512i codes[4];
+    __m512i codes[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()};
     KILN_UNROLL
-    for (size_t q = 0; q < 4; ++q) {
+    for (size_t q = 0; q < Q; ++q) {
       const size_t base = 16 * q, n = nc > base ? std::min<size_t>(16, nc - base) : 0;
-      codes[q] = n == 0 ? _mm512_setzero_si512()
-                        : rq.apply(acc[m][q], p.multiplier + c0 + base, r != nullptr ? r + base : nullptr, n);
+      if (n > 0) codes[q] = rq.apply(acc[m][q], p.multiplier + c0 + base, r != nullptr ? r + base : nullptr, n);
     }
     _mm512_mask_storeu_epi8(out + m * a.out_c + c0, avx512::byte_mask64(nc),
                             avx512::pack_codes64(codes[0], codes[1], codes[2], codes[3]));
@@ -84,13 +86,21 @@ void conv_first_6x64c4__avx512vnni(const ConvFirstArgs& a, const RequantParams& 
     for (size_t c0 = 0; c0 < a.out_c; c0 += kNr) {
       const uint8_t* blk = packed + c0 / kNr * blk_bytes;
       const size_t nc = std::min(kNr, a.out_c - c0);
-      switch (m) {
-        case 6: tile<6>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
-        case 5: tile<5>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
-        case 4: tile<4>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
-        case 3: tile<3>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
-        case 2: tile<2>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
-        default: tile<1>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+      auto run = [&](auto quarters) {
+        constexpr size_t Q = decltype(quarters)::value;
+        switch (m) {
+          case 6: tile<6, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+          case 5: tile<5, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+          case 4: tile<4, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+          case 3: tile<3, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+          case 2: tile<2, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+          default: tile<1, Q>(a, p, rq, rows, blk, groups, c0, nc, out, res); break;
+        }
+      };
+      if (nc <= 32) {
+        run(std::integral_constant<size_t, 2>{});
+      } else {
+        run(std::integral_constant<size_t, 4>{});
       }
     }
   }
