@@ -144,6 +144,34 @@ TEST(Passes, BatchNormFoldsIntoConvAndConstantsFold) {
   }
 }
 
+// x.mean([2, 3]) (ReduceMean over the spatial axes, as torch exports it) becomes a global average
+// pool, with a Flatten for keepdims = 0, so the quantizer keeps it on codes; the values are the means.
+TEST(Passes, SpatialReduceMeanBecomesGlobalAveragePool) {
+  for (int64_t keepdims : {0, 1}) {
+    Graph g;
+    const int x = add_input(g, "x", {1, 2, 2, 3});
+    g.outputs = {add_node(g, "ReduceMean", {x},
+                          {{"axes", Attr::of_ints({-1, 2})}, {"keepdims", Attr::of_int(keepdims)}})};
+    std::string err;
+    auto m = Model::create(g, &err);
+    ASSERT_NE(m, nullptr) << err;
+    int pools = 0, means = 0;
+    for (const Node& n : m->graph().nodes) {
+      pools += n.op == "GlobalAveragePool";
+      means += n.op == "ReduceMean";
+    }
+    EXPECT_EQ(pools, 1) << dump_graph(m->graph());
+    EXPECT_EQ(means, 0);
+    std::vector<float> v(12);
+    for (int i = 0; i < 12; ++i) v[i] = static_cast<float>(i);
+    const std::vector<float> y = run(m, f32_tensor({1, 2, 2, 3}, v));
+    ASSERT_EQ(y.size(), 2u);
+    EXPECT_FLOAT_EQ(y[0], 2.5f);
+    EXPECT_FLOAT_EQ(y[1], 8.5f);
+    EXPECT_EQ(m->graph().values[m->graph().outputs[0]].shape.size(), keepdims ? 4u : 2u);
+  }
+}
+
 TEST(Passes, LayoutsInsertRelayoutOnlyAtBorders) {
   Graph g;
   const int x = add_input(g, "x", {1, 3, 4, 4});

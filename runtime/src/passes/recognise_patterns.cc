@@ -1,6 +1,7 @@
-// Recognises activation and normalisation patterns that exporters spell out op by op. The final
+// Recognises activation, normalisation and pooling patterns that exporters spell out op by op. The final
 // node of a match is rewritten in place to compute the whole pattern from its source; the inner
 // nodes are left to dead-code elimination (they stay when something else reads them).
+#include <algorithm>
 #include <cmath>
 
 #include "kiln/runtime/passes.h"
@@ -117,15 +118,53 @@ bool match_layer_norm_core(const Matcher& m, const Node& div, int* x, float* eps
   return true;
 }
 
+// ReduceMean over exactly the two spatial axes of a 4-D tensor (`x.mean([2, 3])`, how many
+// exporters spell a global average pool): true, with its input in *x.
+bool spatial_mean(const Matcher& m, const Node& n, int* x) {
+  if (n.op != "ReduceMean" || n.inputs.empty() || n.inputs[0] < 0) return false;
+  const Value& xv = m.g.values[n.inputs[0]];
+  if (!xv.shape_known || xv.shape.size() != 4) return false;
+  std::vector<int64_t> axes = reduce_axes_of(m.g, n);
+  for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
+  std::sort(axes.begin(), axes.end());
+  if (axes != std::vector<int64_t>{2, 3}) return false;
+  *x = n.inputs[0];
+  return true;
+}
+
+// Rewrites a spatial ReduceMean as GlobalAveragePool (keepdims = 0: then Flatten from axis 1),
+// which the quantizer runs on codes instead of in a float island.
+void rewrite_spatial_mean(Graph& g, size_t i, int x) {
+  if (g.nodes[i].get_int("keepdims", 1) != 0) {
+    rewrite(g.nodes[i], "GlobalAveragePool", {x});
+    return;
+  }
+  Value pooled;
+  pooled.name = g.unique_name(g.nodes[i].name + "_pool");
+  const int v = g.add_value(pooled);
+  Node pool;
+  pool.name = pooled.name;
+  pool.op = "GlobalAveragePool";
+  pool.inputs = {x};
+  pool.outputs = {v};
+  rewrite(g.nodes[i], "Flatten", {v}, {{"axis", Attr::of_int(1)}});
+  g.nodes.push_back(std::move(pool));
+}
+
 }  // namespace
 
 std::string recognise_patterns(Graph& g) {
   std::string err;
   if (!g.sort(&err)) return err;
   Matcher m{g};
+  std::vector<std::pair<size_t, int>> spatial_means;  // rewritten after the walk: they add nodes
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& n = g.nodes[i];
     if (n.dead) continue;
+    if (int x; spatial_mean(m, n, &x)) {
+      spatial_means.emplace_back(i, x);
+      continue;
+    }
     // HardSigmoid: relu6(x + 3) / 6
     if (int src = m.div6_input(n); src >= 0) {
       if (int x = m.relu6_plus3(src); x >= 0) {
@@ -222,6 +261,8 @@ std::string recognise_patterns(Graph& g) {
       }
     }
   }
+  for (const auto& [i, x] : spatial_means) rewrite_spatial_mean(g, i, x);
+  if (!spatial_means.empty() && !g.sort(&err)) return err;
   return "";
 }
 
