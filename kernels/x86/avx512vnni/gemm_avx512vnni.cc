@@ -181,14 +181,73 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
 #define KILN_VNNI_INIT8(X0, X1)                                                                              \
   KILN_VNNI_INIT(0, X0, X1) KILN_VNNI_INIT(1, X0, X1) KILN_VNNI_INIT(2, X0, X1) KILN_VNNI_INIT(3, X0, X1) \
   KILN_VNNI_INIT(4, X0, X1) KILN_VNNI_INIT(5, X0, X1) KILN_VNNI_INIT(6, X0, X1) KILN_VNNI_INIT(7, X0, X1)
-#define KILN_VNNI_OUTPUTS                                                                                     \
+#define KILN_VNNI_ACCS                                                                                        \
   [c00] "=&v"(acc[0][0]), [c01] "=&v"(acc[0][1]), [c10] "=&v"(acc[1][0]), [c11] "=&v"(acc[1][1]),              \
       [c20] "=&v"(acc[2][0]), [c21] "=&v"(acc[2][1]), [c30] "=&v"(acc[3][0]), [c31] "=&v"(acc[3][1]),          \
       [c40] "=&v"(acc[4][0]), [c41] "=&v"(acc[4][1]), [c50] "=&v"(acc[5][0]), [c51] "=&v"(acc[5][1]),          \
-      [c60] "=&v"(acc[6][0]), [c61] "=&v"(acc[6][1]), [c70] "=&v"(acc[7][0]), [c71] "=&v"(acc[7][1]),          \
-      [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
-#define KILN_VNNI_CLOBBERS "rax", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm26", "xmm27", "cc", "memory"
+      [c60] "=&v"(acc[6][0]), [c61] "=&v"(acc[6][1]), [c70] "=&v"(acc[7][0]), [c71] "=&v"(acc[7][1])
+#define KILN_VNNI_OUTPUTS KILN_VNNI_ACCS, [rows] "+r"(rows), [ks] "+r"(ks), [w] "+r"(wp), [k] "=&r"(k)
+// The direct variant's segment count lives in memory: with the stride operand, the frame pointer and
+// r8-r15 there are not enough general registers for it.
+#define KILN_VNNI_OUTPUTS_DIRECT KILN_VNNI_ACCS, [rows] "+r"(rows), [ks] "+m"(ks), [w] "+r"(wp), [k] "=&r"(k)
+#define KILN_VNNI_ROW_CLOBBERS "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "xmm26", "xmm27", "cc", "memory"
+#define KILN_VNNI_CLOBBERS "rax", KILN_VNNI_ROW_CLOBBERS
 
+// A GEMM tile's rows are a + m * stride: computed in registers, with no trip through memory (the
+// 8 pointer loads of the igemm setup are on the critical path of a short-K tile).
+#define KILN_VNNI_PTRS_DIRECT                    \
+  "mov %[rows], %%r8\n\t"                        \
+  "lea (%%r8,%[stride]), %%r9\n\t"               \
+  "lea (%%r8,%[stride],2), %%r10\n\t"            \
+  "lea (%%r9,%[stride],2), %%r11\n\t"            \
+  "lea (%%r8,%[stride],4), %%r12\n\t"            \
+  "lea (%%r9,%[stride],4), %%r13\n\t"            \
+  "lea (%%r10,%[stride],4), %%r14\n\t"           \
+  "lea (%%r11,%[stride],4), %%r15\n\t"           \
+  "xor %k[k], %k[k]\n\t"
+// int8: the bias into every row's accumulators, then per segment the pointers and k in steps of 4.
+#define KILN_VNNI_BODY_W8(PTRS)               \
+  "vmovdqu64 (%[blk]), %%zmm30\n\t"            \
+  "vmovdqu64 64(%[blk]), %%zmm31\n\t"          \
+  KILN_VNNI_INIT8("%%zmm30", "%%zmm31")        \
+  "2:\n\t"                                     \
+  PTRS                                         \
+  "1:\n\t"                                     \
+  "vmovdqu64 (%[w]), %%zmm30\n\t"              \
+  "vmovdqu64 64(%[w]), %%zmm31\n\t"            \
+  KILN_VNNI_ROWS(0, 30, 31)                    \
+  "sub $-128, %[w]\n\t"                        \
+  "add $4, %[k]\n\t"                           \
+  "cmp %[kc], %[k]\n\t"                        \
+  "jb 1b\n\t"                                  \
+  "dec %[ks]\n\t"                              \
+  "jnz 2b\n\t"
+// int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
+// nibbles (k-group 2g + 1) against k+4..k+7.
+#define KILN_VNNI_BODY_W4(PTRS)               \
+  "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"       \
+  KILN_VNNI_INIT8("%%zmm30", "%%zmm30")        \
+  "2:\n\t"                                     \
+  PTRS                                         \
+  "1:\n\t"                                     \
+  "vmovdqu64 (%[w]), %%zmm30\n\t"              \
+  "vmovdqu64 64(%[w]), %%zmm31\n\t"            \
+  "vpsllw $4, %%zmm30, %%zmm28\n\t"            \
+  "vpsllw $4, %%zmm31, %%zmm29\n\t"            \
+  "vpandq %[nib], %%zmm28, %%zmm28\n\t"        \
+  "vpandq %[nib], %%zmm29, %%zmm29\n\t"        \
+  "vpandq %[nib], %%zmm30, %%zmm30\n\t"        \
+  "vpandq %[nib], %%zmm31, %%zmm31\n\t"        \
+  KILN_VNNI_ROWS(0, 28, 29)                    \
+  KILN_VNNI_ROWS(4, 30, 31)                    \
+  "sub $-128, %[w]\n\t"                        \
+  "add $8, %[k]\n\t"                           \
+  "cmp %[kc], %[k]\n\t"                        \
+  "jb 1b\n\t"                                  \
+  "dec %[ks]\n\t"                              \
+  "jnz 2b\n\t"
+
+// igemm: ks segments, rows[p * 8 + m] (moved by a_offset unless it is `zero`).
 template <int WBITS>
 inline __attribute__((always_inline)) void tile8_asm(size_t kc, size_t ks, const uint8_t* const* rows,
                                                      size_t a_offset, const uint8_t* zero, const uint8_t* blk,
@@ -196,57 +255,46 @@ inline __attribute__((always_inline)) void tile8_asm(size_t kc, size_t ks, const
   const uint8_t* wp = blk + 8 * kNr;
   size_t k;
   if constexpr (WBITS == 8) {
-    __asm__ volatile(
-        "vmovdqu64 (%[blk]), %%zmm30\n\t"
-        "vmovdqu64 64(%[blk]), %%zmm31\n\t"  //
-        KILN_VNNI_INIT8("%%zmm30", "%%zmm31")
-        "2:\n\t"  //
-        KILN_VNNI_PTRS
-        "1:\n\t"
-        "vmovdqu64 (%[w]), %%zmm30\n\t"
-        "vmovdqu64 64(%[w]), %%zmm31\n\t"  //
-        KILN_VNNI_ROWS(0, 30, 31)
-        "sub $-128, %[w]\n\t"
-        "add $4, %[k]\n\t"
-        "cmp %[kc], %[k]\n\t"
-        "jb 1b\n\t"
-        "dec %[ks]\n\t"
-        "jnz 2b\n\t"
-        : KILN_VNNI_OUTPUTS
-        : [blk] "r"(blk), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
-        : KILN_VNNI_CLOBBERS, "xmm30", "xmm31");
+    __asm__ volatile(KILN_VNNI_BODY_W8(KILN_VNNI_PTRS)
+                     : KILN_VNNI_OUTPUTS
+                     : [blk] "r"(blk), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
+                     : KILN_VNNI_CLOBBERS, "xmm30", "xmm31");
   } else {
-    // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
-    // nibbles (k-group 2g + 1) against k+4..k+7.
     const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
-    __asm__ volatile(
-        "vpxord %%zmm30, %%zmm30, %%zmm30\n\t"  //
-        KILN_VNNI_INIT8("%%zmm30", "%%zmm30")
-        "2:\n\t"  //
-        KILN_VNNI_PTRS
-        "1:\n\t"
-        "vmovdqu64 (%[w]), %%zmm30\n\t"
-        "vmovdqu64 64(%[w]), %%zmm31\n\t"
-        "vpsllw $4, %%zmm30, %%zmm28\n\t"
-        "vpsllw $4, %%zmm31, %%zmm29\n\t"
-        "vpandq %[nib], %%zmm28, %%zmm28\n\t"
-        "vpandq %[nib], %%zmm29, %%zmm29\n\t"
-        "vpandq %[nib], %%zmm30, %%zmm30\n\t"
-        "vpandq %[nib], %%zmm31, %%zmm31\n\t"  //
-        KILN_VNNI_ROWS(0, 28, 29)               //
-        KILN_VNNI_ROWS(4, 30, 31)
-        "sub $-128, %[w]\n\t"
-        "add $8, %[k]\n\t"
-        "cmp %[kc], %[k]\n\t"
-        "jb 1b\n\t"
-        "dec %[ks]\n\t"
-        "jnz 2b\n\t"
-        : KILN_VNNI_OUTPUTS
-        : [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero), [nib] "v"(nib_hi)
-        : KILN_VNNI_CLOBBERS, "xmm28", "xmm29", "xmm30", "xmm31");
+    __asm__ volatile(KILN_VNNI_BODY_W4(KILN_VNNI_PTRS)
+                     : KILN_VNNI_OUTPUTS
+                     : [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero), [nib] "v"(nib_hi)
+                     : KILN_VNNI_CLOBBERS, "xmm28", "xmm29", "xmm30", "xmm31");
   }
 }
+
+// gemm: one segment, rows a + m * a_stride.
+template <int WBITS>
+inline __attribute__((always_inline)) void tile8_asm_direct(size_t kc, const uint8_t* a, size_t a_stride,
+                                                            const uint8_t* blk, __m512i (&acc)[8][2]) {
+  const uint8_t* wp = blk + 8 * kNr;
+  const void* rows = a;
+  size_t ks = 1, k;
+  if constexpr (WBITS == 8) {
+    __asm__ volatile(KILN_VNNI_BODY_W8(KILN_VNNI_PTRS_DIRECT)
+                     : KILN_VNNI_OUTPUTS_DIRECT
+                     : [blk] "r"(blk), [kc] "m"(kc), [stride] "r"(a_stride)
+                     : KILN_VNNI_ROW_CLOBBERS, "xmm30", "xmm31");
+  } else {
+    const __m512i nib_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
+    __asm__ volatile(KILN_VNNI_BODY_W4(KILN_VNNI_PTRS_DIRECT)
+                     : KILN_VNNI_OUTPUTS_DIRECT
+                     : [kc] "m"(kc), [stride] "r"(a_stride), [nib] "v"(nib_hi)
+                     : KILN_VNNI_ROW_CLOBBERS, "xmm28", "xmm29", "xmm30", "xmm31");
+  }
+}
+#undef KILN_VNNI_BODY_W4
+#undef KILN_VNNI_BODY_W8
+#undef KILN_VNNI_PTRS_DIRECT
 #undef KILN_VNNI_CLOBBERS
+#undef KILN_VNNI_ROW_CLOBBERS
+#undef KILN_VNNI_OUTPUTS_DIRECT
+#undef KILN_VNNI_ACCS
 #undef KILN_VNNI_OUTPUTS
 #undef KILN_VNNI_INIT8
 #undef KILN_VNNI_INIT
@@ -369,10 +417,8 @@ void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_s
                    size_t c_stride, const uint8_t* r, size_t r_stride, const GemmEpilogue* ep) {
 #if !defined(KILN_AVX512_EMULATED)
   if (asm_tile<WBITS>(mr, kc)) {
-    const uint8_t* rows[kMr];
-    for (size_t m = 0; m < kMr; ++m) rows[m] = a + m * a_stride;
     __m512i acc[kMr][2];
-    tile8_asm<WBITS>(kc, 1, rows, 0, nullptr, static_cast<const uint8_t*>(w), acc);
+    tile8_asm_direct<WBITS>(kc, a, a_stride, static_cast<const uint8_t*>(w), acc);
     finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
     return;
   }
