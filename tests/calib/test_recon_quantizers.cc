@@ -1,5 +1,6 @@
 // AdaRound and LSQ quantizers: initialisation, hard rounding, and gradients against finite
-// differences; QDrop's element choice and the mask forward and backward share; fp16 target caching.
+// differences; QDrop's element choice and the mask forward and backward share; the cosine-annealed
+// activation step; fp16 target caching.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -209,6 +210,14 @@ TEST(Lsq, DroppedElementsPassUnquantizedWithAStraightGradient) {
   }
   EXPECT_NEAR(gs, gs_q, 1e-6 * (1.0 + std::fabs(gs_q)));
   EXPECT_NE(gs, gs_all);
+}
+
+TEST(Recon, ActivationStepIsCosineAnnealed) {
+  EXPECT_EQ(cosine_annealed(4e-4f, 0, 2000), 4e-4f);
+  EXPECT_NEAR(cosine_annealed(4e-4f, 1000, 2000), 2e-4f, 1e-9f);
+  EXPECT_LT(cosine_annealed(4e-4f, 1999, 2000), 1e-9f);
+  EXPECT_GT(cosine_annealed(4e-4f, 500, 2000), cosine_annealed(4e-4f, 501, 2000));
+  EXPECT_EQ(cosine_annealed(4e-4f, 0, 0), 4e-4f);
 }
 
 TEST(Half, RoundTripsAndRounds) {

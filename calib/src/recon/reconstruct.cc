@@ -115,7 +115,7 @@ std::string evaluate_loss(Block& block, const ReconData& data, size_t batch, dou
       total += dlt * dlt;
     }
   }
-  *loss = total / static_cast<double>(data.samples);
+  *loss = total / static_cast<double>(data.samples * block.output_dims().h * block.output_dims().w);
   return "";
 }
 
@@ -143,7 +143,7 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   std::vector<size_t> idx(batch);
   std::vector<std::vector<float>> bufs;
   std::vector<uint8_t> mask;
-  const size_t oe = block.output_dims().elements();
+  const size_t oe = block.output_dims().elements(), pixels = block.output_dims().h * block.output_dims().w;
   std::vector<float> dout(batch * oe), tgt(oe), wgt(oe, 1.0f), sq(oe);  // per-sample scratch, reused
   const int warm = static_cast<int>(o.warmup * static_cast<float>(o.iters));
   for (int t = 0; t < o.iters; ++t) {
@@ -157,7 +157,7 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
     if (!(err = block.forward(in, batch)).empty()) return err;
     const float* y = block.output();
     double loss = 0.0;
-    const float inv_b = 1.0f / static_cast<float>(batch);
+    const float inv_b = 1.0f / static_cast<float>(batch * pixels);
     for (size_t r = 0; r < batch; ++r) {
       const uint16_t* t16 = data.targets.data() + idx[r] * oe;
       for (size_t k = 0; k < oe; ++k) tgt[k] = half_to_float(t16[k]);
@@ -174,7 +174,7 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
       }
       loss += sum_in_order(sq.data(), oe);
     }
-    loss /= static_cast<double>(batch);
+    loss /= static_cast<double>(batch * pixels);
     block.zero_grads();
     if (!(err = block.backward(dout.data())).empty()) return err;
     if (t >= warm && o.lambda > 0.0f) {
@@ -190,10 +190,14 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
       if (a.size() != 0) adam_v[l].step(a.v().data(), block.adaround_grad()[l].data(), a.size(), t + 1);
     }
     if (o.lr_scale > 0.0f) {
+      // Cosine annealing to 0 over the run (QDrop's official schedule): the steps settle at the end,
+      // where a constant step would leave them wherever the last noisy (QDrop: dropped) batches put them.
+      const float scale_lr = cosine_annealed(o.lr_scale, t, o.iters);
       for (size_t v = 0; v < nv; ++v) {
         if (!block.lsq_learned(v)) continue;
         LsqQuantizer& q = *block.lsq()[v];
         float s = q.scale();
+        adam_s[v].lr = scale_lr;
         adam_s[v].step(&s, &block.lsq_grad()[v], 1, t + 1);
         q.set_scale(s);
       }
