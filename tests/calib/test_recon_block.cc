@@ -1,6 +1,7 @@
 // Block forward/backward (finite differences through a residual block with pooling, concat and a
-// gemm), AdaRound's gradient through a block, reconstruction on a real layer of the ResNet demo
-// model (AdaRound beats nearest rounding at W4 and W2), and determinism across thread counts.
+// gemm), AdaRound's gradient through a block, the loss's normalisation, reconstruction on a real layer
+// of the ResNet demo model (AdaRound beats nearest rounding at W4 and W2), and determinism across
+// thread counts.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -207,6 +208,31 @@ void unit_data(const std::string& conv_name, size_t n, UnitData* out) {
   out->n = n;
 }
 
+// The reconstruction loss is BRECQ's: squared error summed over channels, averaged over samples
+// and output pixels (a 5x5 output is not 25 times heavier against the rounding regulariser than a 1x1 one).
+TEST(ReconBlock, LossIsPerSampleAndOutputPixel) {
+  std::vector<LayerSpec> l;
+  l.push_back(conv_spec("c", {0}, 2, 3, 3, 1, 1, ActKind::none, 21));
+  Block b;
+  ASSERT_EQ(b.init(std::move(l), {Dims{5, 5, 2}}), "");
+  const size_t n = 6;
+  ReconData data;
+  data.samples = n;
+  data.inputs = {random_vec(n * 5 * 5 * 2, 22)};
+  const std::vector<float> target = random_vec(n * 5 * 5 * 3, 23);
+  for (float t : target) data.targets.push_back(float_to_half(t));
+  ASSERT_EQ(b.forward({data.inputs[0].data()}, n), "");
+  double want = 0.0;
+  for (size_t i = 0; i < target.size(); ++i) {
+    const double d = static_cast<double>(b.output()[i]) - half_to_float(data.targets[i]);
+    want += d * d;
+  }
+  want /= static_cast<double>(n * 25);
+  double loss = 0.0;
+  ASSERT_EQ(evaluate_loss(b, data, 4, &loss), "");
+  EXPECT_NEAR(loss, want, 1e-9 * want);
+}
+
 // Weight-only AdaRound of one layer with float inputs: returns (nearest loss, AdaRound loss).
 std::pair<double, double> adaround_layer(const UnitData& d, int wbits, int iters, size_t batch, int threads,
                                          uint64_t seed, std::vector<int8_t>* codes = nullptr) {
@@ -248,7 +274,7 @@ TEST(ReconBlock, AdaRoundBeatsNearestRoundingOnARealLayerW4AndW2) {
   for (int bits : {4, 2}) {
     const auto [nearest, ada] = adaround_layer(d, bits, 300, 16, 1, 1);
     EXPECT_GT(nearest, 0.0);
-    std::printf("W%d: output MSE per sample, nearest %.4g, AdaRound %.4g\n", bits, nearest, ada);
+    std::printf("W%d: output MSE per sample and pixel, nearest %.4g, AdaRound %.4g\n", bits, nearest, ada);
     EXPECT_LT(ada, (bits == 4 ? 0.8 : 0.65) * nearest) << "W" << bits << ": nearest " << nearest << ", AdaRound " << ada;
   }
 }

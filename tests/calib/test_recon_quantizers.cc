@@ -1,5 +1,6 @@
 // AdaRound and LSQ quantizers: initialisation, hard rounding, and gradients against finite
-// differences; QDrop's element choice; fp16 target caching.
+// differences; QDrop's element choice and the mask forward and backward share; the cosine-annealed
+// activation step; fp16 target caching.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -163,6 +164,60 @@ TEST(QDrop, DropsTheRequestedFractionDeterministically) {
   EXPECT_LT(same, 600u);  // another step draws another mask
   EXPECT_FALSE(qdrop_keeps_float(1, 1, 1, 0.0f));
   EXPECT_TRUE(qdrop_keeps_float(1, 1, 1, 1.0f));
+}
+
+TEST(QDrop, MaskFillMatchesTheElementChoices) {
+  for (float p : {0.25f, 0.5f}) {
+    const QDropSampler sampler(9, 17, p);
+    std::vector<uint8_t> m(5000);
+    sampler.fill(1000, m.size(), m.data());
+    size_t kept = 0;
+    for (size_t i = 0; i < m.size(); ++i) {
+      ASSERT_EQ(m[i] != 0, sampler.keeps_float(static_cast<uint32_t>(1000 + i))) << i;
+      ASSERT_EQ(m[i] != 0, qdrop_keeps_float(9, 17, static_cast<uint32_t>(1000 + i), p)) << i;
+      kept += m[i];
+    }
+    EXPECT_NEAR(static_cast<double>(kept) / static_cast<double>(m.size()), p, 0.03) << p;
+  }
+}
+
+TEST(Lsq, DroppedElementsPassUnquantizedWithAStraightGradient) {
+  LsqQuantizer q;
+  QuantParams p;
+  p.scale = 0.3f;
+  p.zero_point = 1;
+  p.qmin = 0;
+  p.qmax = 3;  // 2-bit codes: most elements clamp or round visibly
+  q.init(p);
+  const std::vector<float> x = random_vec(3000, 11, -1.5f, 2.0f);
+  const std::vector<float> dy = random_vec(x.size(), 12);
+  std::vector<uint8_t> keep(x.size());
+  QDropSampler(3, 4, 0.5f).fill(0, keep.size(), keep.data());
+  std::vector<float> y(x.size()), dx(x.size()), dx_all(x.size());
+  q.forward(x.data(), y.data(), x.size(), keep.data());
+  double gs = 0.0, gs_all = 0.0;
+  q.backward(x.data(), dy.data(), dx.data(), x.size(), 100, &gs, keep.data());
+  q.backward(x.data(), dy.data(), dx_all.data(), x.size(), 100, &gs_all);
+  // The scale gradient of the kept-quantized elements alone: zero the dropped elements' dy.
+  std::vector<float> dy_q = dy;
+  for (size_t i = 0; i < x.size(); ++i) dy_q[i] = keep[i] ? 0.0f : dy[i];
+  std::vector<float> unused(x.size());
+  double gs_q = 0.0;
+  q.backward(x.data(), dy_q.data(), unused.data(), x.size(), 100, &gs_q);
+  for (size_t i = 0; i < x.size(); ++i) {
+    EXPECT_EQ(y[i], keep[i] ? x[i] : fake_quantize(x[i], p)) << i;
+    EXPECT_EQ(dx[i], keep[i] ? dy[i] : dx_all[i]) << i;
+  }
+  EXPECT_NEAR(gs, gs_q, 1e-6 * (1.0 + std::fabs(gs_q)));
+  EXPECT_NE(gs, gs_all);
+}
+
+TEST(Recon, ActivationStepIsCosineAnnealed) {
+  EXPECT_EQ(cosine_annealed(4e-4f, 0, 2000), 4e-4f);
+  EXPECT_NEAR(cosine_annealed(4e-4f, 1000, 2000), 2e-4f, 1e-9f);
+  EXPECT_LT(cosine_annealed(4e-4f, 1999, 2000), 1e-9f);
+  EXPECT_GT(cosine_annealed(4e-4f, 500, 2000), cosine_annealed(4e-4f, 501, 2000));
+  EXPECT_EQ(cosine_annealed(4e-4f, 0, 0), 4e-4f);
 }
 
 TEST(Half, RoundTripsAndRounds) {

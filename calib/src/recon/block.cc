@@ -120,6 +120,7 @@ std::string Block::init(std::vector<LayerSpec> layers, std::vector<Dims> input_d
   pre_.assign(nl, {});
   post_.assign(nl, {});
   val_.assign(nv, {});
+  keep_float_.assign(nv, {});
   weff_.assign(nl, {});
   beff_.assign(nl, {});
   dval_.assign(nv, {});
@@ -287,7 +288,11 @@ std::string Block::layer_forward(size_t l, size_t n) {
   std::vector<float>& y = val_[v];
   y.resize(count);
   if (quantized_ && lsq_[v]) {
-    lsq_[v]->forward(post.data(), y.data(), count, drop_p_, drop_seed_ ^ (0x51ed27ull * (v + 1)), drop_step_);
+    // QDrop: this step's choices for this value, drawn once and kept for backward (empty: no drop).
+    std::vector<uint8_t>& keep = keep_float_[v];
+    keep.resize(drop_p_ > 0.0f ? count : 0);
+    if (!keep.empty()) QDropSampler(drop_seed_ ^ (0x51ed27ull * (v + 1)), drop_step_, drop_p_).fill(0, count, keep.data());
+    lsq_[v]->forward(post.data(), y.data(), count, keep.empty() ? nullptr : keep.data());
   } else {
     std::copy(post.begin(), post.end(), y.begin());
   }
@@ -322,8 +327,9 @@ std::string Block::layer_backward(size_t l, size_t n) {
   std::vector<float>& d = scratch_;
   d.resize(count);
   if (quantized_ && lsq_[v]) {
-    lsq_[v]->backward(post_[l].data(), dval_[v].data(), d.data(), count, out.elements(), &sgrad_[v], drop_p_,
-                      drop_seed_ ^ (0x51ed27ull * (v + 1)), drop_step_);
+    const std::vector<uint8_t>& keep = keep_float_[v];
+    lsq_[v]->backward(post_[l].data(), dval_[v].data(), d.data(), count, out.elements(), &sgrad_[v],
+                      keep.size() == count ? keep.data() : nullptr);
   } else {
     std::copy(dval_[v].begin(), dval_[v].end(), d.begin());
   }

@@ -11,13 +11,21 @@ float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 }  // namespace
 
 QDropSampler::QDropSampler(uint64_t seed, uint64_t step, float p) {
-  base_ = mix(seed ^ (step * 0x9e3779b97f4a7c15ull));
+  const uint64_t base = mix(seed ^ (step * 0x9e3779b97f4a7c15ull));
+  lo_ = static_cast<uint32_t>(base);
+  hi_ = static_cast<uint32_t>(base >> 32);
   // u = top24 / 2^24 < p  <=>  top24 < p * 2^24 (exact in float) <=> top24 < ceil(p * 2^24).
   const double t = std::ceil(static_cast<double>(std::clamp(p, 0.0f, 1.0f) * 16777216.0f));
-  threshold_ = static_cast<uint64_t>(t);
+  threshold_ = static_cast<uint32_t>(t);
 }
 
-bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p) {
+void QDropSampler::fill(uint32_t first, size_t count, uint8_t* keep_float) const {
+  for (size_t i = 0; i < count; ++i) {  // vectorised: 32-bit integer operations only
+    keep_float[i] = (hash(first + static_cast<uint32_t>(i)) >> 8) < threshold_ ? 1 : 0;
+  }
+}
+
+bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint32_t index, float p) {
   return QDropSampler(seed, step, p).keeps_float(index);
 }
 
@@ -147,8 +155,7 @@ inline float round_clamped(float u) {
 
 }  // namespace
 
-void LsqQuantizer::forward(const float* x, float* y, size_t count, float drop_prob, uint64_t seed,
-                           uint64_t step) const {
+void LsqQuantizer::forward(const float* x, float* y, size_t count, const uint8_t* keep_float) const {
   const float s = p_.scale;
   const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
   // Branch-free body (NaN -> 0, clamp, round): the compiler vectorises it.
@@ -159,16 +166,16 @@ void LsqQuantizer::forward(const float* x, float* y, size_t count, float drop_pr
     u = u > hi ? hi : u;
     y[i] = round_clamped(u) * s;  // s * (code - z), code - z = round(clamped u)
   }
-  if (drop_prob > 0.0f) {
-    const QDropSampler drop(seed, step, drop_prob);
-    for (size_t i = 0; i < count; ++i) {
-      if (drop.keeps_float(i)) y[i] = x[i];
+  if (keep_float) {
+    for (size_t i = 0; i < count; ++i) {  // both loads unconditional, or the select stays a branch
+      const float xi = x[i], qi = y[i];
+      y[i] = keep_float[i] ? xi : qi;
     }
   }
 }
 
 void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t count, size_t elements_per_sample,
-                            double* grad_scale, float drop_prob, uint64_t seed, uint64_t step) const {
+                            double* grad_scale, const uint8_t* keep_float) const {
   const float s = p_.scale;
   const float lo = static_cast<float>(p_.qmin - p_.zero_point), hi = static_cast<float>(p_.qmax - p_.zero_point);
   // Per element: the straight-through input gradient and the element's share of the step's gradient
@@ -193,13 +200,12 @@ void LsqQuantizer::backward(const float* x, const float* dy, float* dx, size_t c
       share[i] = g * (m * d + (1.0f - m) * c);
       dc[i] = m * g;
     }
-    if (drop_prob > 0.0f) {
-      const QDropSampler drop(seed, step, drop_prob);
-      for (size_t i = 0; i < nc; ++i) {
-        if (drop.keeps_float(c0 + i)) {
-          share[i] = 0.0f;
-          dc[i] = gc[i];
-        }
+    if (keep_float) {
+      const uint8_t* kc = keep_float + c0;
+      for (size_t i = 0; i < nc; ++i) {  // loads unconditional, so the selects vectorise
+        const float g = gc[i], d = dc[i], sh = share[i];
+        share[i] = kc[i] ? 0.0f : sh;
+        dc[i] = kc[i] ? g : d;
       }
     }
     gs += sum_in_order(share, nc);

@@ -30,23 +30,30 @@ struct Adam {
   }
 };
 
-// Gathers rows `idx` of each input into contiguous batch buffers (QDrop: float inputs mixed in).
+// Gathers rows `idx` of each input into contiguous batch buffers (QDrop: float inputs mixed in;
+// `mask` is scratch for the choices).
 void gather(const ReconData& d, const Block& block, const std::vector<size_t>& idx, float mix_p, uint64_t seed,
-            uint64_t step, std::vector<std::vector<float>>* bufs) {
+            uint64_t step, std::vector<std::vector<float>>* bufs, std::vector<uint8_t>* mask) {
   bufs->resize(d.inputs.size());
   for (size_t i = 0; i < d.inputs.size(); ++i) {
     const size_t e = block.dims(i).elements();
     std::vector<float>& b = (*bufs)[i];
     b.resize(idx.size() * e);
     const bool mix = mix_p > 0.0f && i < d.float_inputs.size() && !d.float_inputs[i].empty();
+    if (mix) {
+      mask->resize(idx.size() * e);
+      QDropSampler(seed ^ (0xa5a5ull + i), step, mix_p).fill(0, mask->size(), mask->data());
+    }
     for (size_t r = 0; r < idx.size(); ++r) {
       const float* q = d.inputs[i].data() + idx[r] * e;
-      std::memcpy(b.data() + r * e, q, e * sizeof(float));
+      float* br = b.data() + r * e;
+      std::memcpy(br, q, e * sizeof(float));
       if (!mix) continue;
       const float* f = d.float_inputs[i].data() + idx[r] * e;
-      const QDropSampler sampler(seed ^ (0xa5a5ull + i), step, mix_p);
-      for (size_t k = 0; k < e; ++k) {
-        if (sampler.keeps_float(r * e + k)) b[r * e + k] = f[k];
+      const uint8_t* m = mask->data() + r * e;
+      for (size_t k = 0; k < e; ++k) {  // both loads unconditional, so the select vectorises
+        const float fv = f[k], qv = br[k];
+        br[k] = m[k] ? fv : qv;
       }
     }
   }
@@ -92,12 +99,13 @@ std::string evaluate_loss(Block& block, const ReconData& data, size_t batch, dou
   const size_t oe = block.output_dims().elements();
   double total = 0.0;
   std::vector<std::vector<float>> bufs;
+  std::vector<uint8_t> mask;
   std::vector<size_t> idx;
   for (size_t s0 = 0; s0 < data.samples; s0 += batch) {
     const size_t nb = std::min(batch, data.samples - s0);
     idx.resize(nb);
     for (size_t r = 0; r < nb; ++r) idx[r] = s0 + r;
-    gather(data, block, idx, 0.0f, 0, 0, &bufs);
+    gather(data, block, idx, 0.0f, 0, 0, &bufs, &mask);
     std::vector<const float*> in;
     for (auto& b : bufs) in.push_back(b.data());
     if (!(err = block.forward(in, nb)).empty()) return err;
@@ -107,7 +115,7 @@ std::string evaluate_loss(Block& block, const ReconData& data, size_t batch, dou
       total += dlt * dlt;
     }
   }
-  *loss = total / static_cast<double>(data.samples);
+  *loss = total / static_cast<double>(data.samples * block.output_dims().h * block.output_dims().w);
   return "";
 }
 
@@ -134,21 +142,22 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   std::mt19937_64 rng(o.seed);
   std::vector<size_t> idx(batch);
   std::vector<std::vector<float>> bufs;
-  const size_t oe = block.output_dims().elements();
+  std::vector<uint8_t> mask;
+  const size_t oe = block.output_dims().elements(), pixels = block.output_dims().h * block.output_dims().w;
   std::vector<float> dout(batch * oe), tgt(oe), wgt(oe, 1.0f), sq(oe);  // per-sample scratch, reused
   const int warm = static_cast<int>(o.warmup * static_cast<float>(o.iters));
   for (int t = 0; t < o.iters; ++t) {
     for (size_t r = 0; r < batch; ++r) idx[r] = static_cast<size_t>(rng() % data.samples);
     // QDrop up to drop_until of the run; the last iterations see the unit fully quantized.
     const float pscale = static_cast<float>(t) < o.drop_until * static_cast<float>(o.iters) ? 1.0f : 0.0f;
-    gather(data, block, idx, o.input_mix_prob * pscale, o.seed, static_cast<uint64_t>(t), &bufs);
+    gather(data, block, idx, o.input_mix_prob * pscale, o.seed, static_cast<uint64_t>(t), &bufs, &mask);
     std::vector<const float*> in;
     for (auto& b : bufs) in.push_back(b.data());
     block.set_drop(o.drop_prob * pscale, o.seed, static_cast<uint64_t>(t));
     if (!(err = block.forward(in, batch)).empty()) return err;
     const float* y = block.output();
     double loss = 0.0;
-    const float inv_b = 1.0f / static_cast<float>(batch);
+    const float inv_b = 1.0f / static_cast<float>(batch * pixels);
     for (size_t r = 0; r < batch; ++r) {
       const uint16_t* t16 = data.targets.data() + idx[r] * oe;
       for (size_t k = 0; k < oe; ++k) tgt[k] = half_to_float(t16[k]);
@@ -165,7 +174,7 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
       }
       loss += sum_in_order(sq.data(), oe);
     }
-    loss /= static_cast<double>(batch);
+    loss /= static_cast<double>(batch * pixels);
     block.zero_grads();
     if (!(err = block.backward(dout.data())).empty()) return err;
     if (t >= warm && o.lambda > 0.0f) {
@@ -181,10 +190,14 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
       if (a.size() != 0) adam_v[l].step(a.v().data(), block.adaround_grad()[l].data(), a.size(), t + 1);
     }
     if (o.lr_scale > 0.0f) {
+      // Cosine annealing to 0 over the run (QDrop's official schedule): the steps settle at the end,
+      // where a constant step would leave them wherever the last noisy (QDrop: dropped) batches put them.
+      const float scale_lr = cosine_annealed(o.lr_scale, t, o.iters);
       for (size_t v = 0; v < nv; ++v) {
         if (!block.lsq_learned(v)) continue;
         LsqQuantizer& q = *block.lsq()[v];
         float s = q.scale();
+        adam_s[v].lr = scale_lr;
         adam_s[v].step(&s, &block.lsq_grad()[v], 1, t + 1);
         q.set_scale(s);
       }

@@ -133,6 +133,7 @@ class Block {
   std::vector<std::vector<float>> pre_;    // per layer: before the activation
   std::vector<std::vector<float>> post_;   // per layer: after the activation, before the quantizer
   std::vector<std::vector<float>> val_;    // per value: what consumers read
+  std::vector<std::vector<uint8_t>> keep_float_;  // per value: QDrop's choices of the last forward
   std::vector<std::vector<float>> weff_, beff_;  // per layer: effective weights / bias of the last forward
   // backward
   std::vector<std::vector<float>> dval_, wgrad_, bgrad_;

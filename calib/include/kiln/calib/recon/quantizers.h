@@ -11,7 +11,9 @@
 //     d/dx: 1 inside the range, 0 outside (straight-through); d/ds: round(u) - u inside,
 //     (qmin - z) or (qmax - z) outside (u = x / s), times the gradient scale 1 / sqrt(N qmax).
 //   QDrop: per element, with probability p, the activation passes unquantized (gradient 1 to x,
-//     nothing to s). The choice is a hash of (seed, step, element): same for any thread count.
+//     nothing to s). The choice is a hash of (seed, step, element): same for any thread count. The
+//     caller draws the choices once per step into a mask (QDropSampler::fill) that forward and
+//     backward share.
 #pragma once
 
 #include <cstddef>
@@ -70,14 +72,12 @@ class LsqQuantizer {
   float scale() const { return p_.scale; }
   void set_scale(float s) { p_.scale = s < kMinScale ? kMinScale : s; }
 
-  // y = fake-quantized x (x passes unchanged where dropped). drop_prob > 0 picks elements by
-  // hash(seed, step, index).
-  void forward(const float* x, float* y, size_t count, float drop_prob = 0.0f, uint64_t seed = 0,
-               uint64_t step = 0) const;
+  // y = fake-quantized x; where keep_float[i] != 0 (QDrop), x passes unchanged. keep_float may be null.
+  void forward(const float* x, float* y, size_t count, const uint8_t* keep_float = nullptr) const;
   // dx from dy (may alias dy), and the scale gradient (gradient-scaled) added to *grad_scale.
-  // `elements_per_sample` is LSQ's N (the features of one sample). Same drop arguments as forward.
+  // `elements_per_sample` is LSQ's N (the features of one sample). Same keep_float as forward.
   void backward(const float* x, const float* dy, float* dx, size_t count, size_t elements_per_sample,
-                double* grad_scale, float drop_prob = 0.0f, uint64_t seed = 0, uint64_t step = 0) const;
+                double* grad_scale, const uint8_t* keep_float = nullptr) const;
 
  private:
   QuantParams p_;
@@ -85,11 +85,15 @@ class LsqQuantizer {
 
 // QDrop's per-element choice for one (seed, step): element `index` keeps its float value with
 // probability p. Counter-based and stateless (a function of seed, step and index only), so results do
-// not depend on threads or on the order of evaluation. The step's hash is computed once per sampler.
+// not depend on threads or on the order of evaluation. The step's 64-bit hash is computed once per
+// sampler; each element then costs one 32-bit hash (Wellons' lowbias32: 32-bit multiplies, which
+// vectorise where 64-bit ones do not; indices beyond 2^32 are not needed, a mask covers one batch).
 class QDropSampler {
  public:
   QDropSampler(uint64_t seed, uint64_t step, float p);
-  bool keeps_float(uint64_t index) const { return (mix(base_ + index) >> 40) < threshold_; }
+  bool keeps_float(uint32_t index) const { return (hash(index) >> 8) < threshold_; }
+  // keep_float[i] = keeps_float(first + i) for i < count, as 0 / 1 bytes.
+  void fill(uint32_t first, size_t count, uint8_t* keep_float) const;
 
   static uint64_t mix(uint64_t z) {  // splitmix64's finaliser
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -98,8 +102,16 @@ class QDropSampler {
   }
 
  private:
-  uint64_t base_ = 0;
-  uint64_t threshold_ = 0;  // keeps float iff the top 24 bits of the hash are below it
+  uint32_t hash(uint32_t index) const {
+    uint32_t x = (index + lo_) ^ hi_;
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16);
+  }
+  uint32_t lo_ = 0, hi_ = 0;  // the step's hash
+  uint32_t threshold_ = 0;    // keeps float iff the top 24 bits of the element's hash are below it
 };
 
 // Sum in double over four interleaved chains, always in the same order: deterministic, and not one
@@ -115,6 +127,6 @@ inline double sum_in_order(const float* x, size_t n) {
 }
 
 // One element's choice (QDropSampler(seed, step, p).keeps_float(index)).
-bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint64_t index, float p);
+bool qdrop_keeps_float(uint64_t seed, uint64_t step, uint32_t index, float p);
 
 }  // namespace kiln::calib::recon

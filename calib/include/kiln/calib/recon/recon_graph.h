@@ -45,7 +45,7 @@ struct GraphReconOptions {
 struct UnitReport {
   std::string name;
   size_t layers = 0;
-  double nearest_loss = 0.0;  // block output error per sample before reconstruction (nearest rounding)
+  double nearest_loss = 0.0;  // block output error per sample and pixel before reconstruction (nearest rounding)
   double final_loss = 0.0;    // ...after
   double fisher_mean = 0.0;   // mean Fisher weight of the unit's outputs (0: MSE loss)
 };
