@@ -220,7 +220,7 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "add $4, %[k]\n\t"                           \
   "cmp %[kc], %[k]\n\t"                        \
   "jb 1b\n\t"                                  \
-  "dec %[ks]\n\t"                              \
+  "decq %[ks]\n\t"                              \
   "jnz 2b\n\t"
 // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
 // nibbles (k-group 2g + 1) against k+4..k+7.
@@ -244,7 +244,7 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "add $8, %[k]\n\t"                           \
   "cmp %[kc], %[k]\n\t"                        \
   "jb 1b\n\t"                                  \
-  "dec %[ks]\n\t"                              \
+  "decq %[ks]\n\t"                              \
   "jnz 2b\n\t"
 
 // igemm: ks segments, rows[p * 8 + m] (moved by a_offset unless it is `zero`).
