@@ -37,16 +37,24 @@ bool choose_weight_params_per_channel(const float* w, size_t channels, size_t pe
     }
     QuantParams best;
     if (!choose_weight_params(absmax, o.bits, &best, error)) return false;
+    // Codes below 8 bits span [-2^(b-1), 2^(b-1) - 1]: one more level below zero than above. A
+    // channel whose large weights are positive uses the grid better with a negative scale (codes
+    // of -w), which the kernels take as they are: the scale only enters the fp32 multiplier.
+    const bool lopsided = best.qmin != -best.qmax;
     if (o.method == WeightRangeMethod::mse && absmax > 0.0f) {
       double best_err = quantization_error(row, per_channel, best, o.p_norm);
-      for (int k = o.grid - 1; k >= 1; --k) {  // narrower clipping ranges; ties keep the wider one
-        QuantParams qp;
-        const float a = static_cast<float>(k) / static_cast<float>(o.grid);
-        if (!choose_weight_params(a * absmax, o.bits, &qp, error)) return false;
-        const double err = quantization_error(row, per_channel, qp, o.p_norm);
-        if (err < best_err) {
-          best_err = err;
-          best = qp;
+      for (int sign = 1; sign >= (lopsided ? -1 : 1); sign -= 2) {
+        for (int k = o.grid; k >= 1; --k) {  // narrower clipping ranges; ties keep the wider one
+          if (sign == 1 && k == o.grid) continue;  // the starting point
+          QuantParams qp;
+          const float a = static_cast<float>(k) / static_cast<float>(o.grid);
+          if (!choose_weight_params(a * absmax, o.bits, &qp, error)) return false;
+          qp.scale *= static_cast<float>(sign);
+          const double err = quantization_error(row, per_channel, qp, o.p_norm);
+          if (err < best_err) {
+            best_err = err;
+            best = qp;
+          }
         }
       }
     }

@@ -78,8 +78,15 @@ struct Reader {
   bool quant(const std::string& where, const fb::QuantParams* q, const Value& v, QuantParams* out) {
     if (!q) return true;
     if (!q->scales() || q->scales()->size() == 0) return fail(where, "quantization parameters without scales");
+    // Per-tensor scales are positive. Per-channel (weight) scales may be negative: a channel stored as
+    // the codes of -w uses the lopsided low-bit code range better (DESIGN.md, Numerics).
     for (float s : *q->scales()) {
-      if (!std::isfinite(s) || s <= 0.0f) return fail(where, "quantization scale " + std::to_string(s) + " is not a positive number");
+      if (q->axis() < 0 && (!std::isfinite(s) || s <= 0.0f)) {
+        return fail(where, "quantization scale " + std::to_string(s) + " is not a positive number");
+      }
+      if (!std::isfinite(s) || s == 0.0f) {
+        return fail(where, "quantization scale " + std::to_string(s) + " is not a non-zero number");
+      }
     }
     const size_t ns = q->scales()->size();
     if (q->zero_points() && q->zero_points()->size() != 0 && q->zero_points()->size() != ns) {

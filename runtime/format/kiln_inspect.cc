@@ -1,6 +1,7 @@
 #include "kiln/format/inspect.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "kiln/format/sha256.h"
@@ -66,8 +67,17 @@ struct ValueInfo {
   DType dtype() const { return v->constant ? v->constant->dtype() : v->dtype; }
   const Shape& shape() const { return v->constant ? v->constant->shape() : v->shape; }
   std::string bits() const { return quantized() ? std::to_string(v->quant.bits) : std::string("float"); }
-  float min_scale() const { return *std::min_element(v->quant.scales.begin(), v->quant.scales.end()); }
-  float max_scale() const { return *std::max_element(v->quant.scales.begin(), v->quant.scales.end()); }
+  // Magnitudes: per-channel weight scales may be negative (codes of -w).
+  float min_scale() const {
+    float m = INFINITY;
+    for (float s : v->quant.scales) m = std::min(m, std::fabs(s));
+    return m;
+  }
+  float max_scale() const {
+    float m = 0.0f;
+    for (float s : v->quant.scales) m = std::max(m, std::fabs(s));
+    return m;
+  }
 
   std::string scales_text() const {
     if (!quantized()) return "-";

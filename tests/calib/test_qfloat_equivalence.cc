@@ -273,6 +273,13 @@ TEST_P(QEqualsQFloatModels, W8A8AndW4A8) {
     calib::QuantizeResult qr;
     ASSERT_TRUE(calib::quantize_graph(m.float_graph, src, o, &qr, &e)) << "W" << wbits << "A8: " << e;
     ASSERT_FALSE(output_code_values(qr.q).empty()) << "no quantized output to compare";
+    if (wbits == 4) {  // some channels are stored as codes of -w (negative scale): that path is compared too
+      size_t negative = 0;
+      for (const Value& v : qr.q.values) {
+        for (float s : v.quant.scales) negative += s < 0.0f ? 1 : 0;
+      }
+      EXPECT_GT(negative, 0u) << GetParam() << ": no weight channel with a negative scale at 4 bits";
+    }
     // The committed sample input.
     Inputs in;
     Tensor x(DType::f32, Shape(m.input.shape.begin(), m.input.shape.end()));

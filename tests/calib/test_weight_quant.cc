@@ -36,8 +36,9 @@ TEST(WeightQuant, AbsmaxScalesPerChannel) {
   }
 }
 
-// The MSE search equals a brute-force search over the same grid, done here directly, and never
-// does worse than absmax on any channel.
+// The MSE search equals a brute-force search over the same grid, done here directly (positive
+// scales first, then below 8 bits the same grid negated; ties keep the earlier), and never does
+// worse than absmax on any channel.
 TEST(WeightQuant, MseSearchMatchesBruteForceAndBeatsAbsmax) {
   const size_t channels = 6, k = 72;
   const std::vector<float> w = random_weights(channels, k, 2);
@@ -54,9 +55,12 @@ TEST(WeightQuant, MseSearchMatchesBruteForceAndBeatsAbsmax) {
       for (size_t i = 0; i < k; ++i) absmax = std::max(absmax, std::fabs(row[i]));
       QuantParams best;
       double best_err = INFINITY;
-      for (int g = o.grid; g >= 1; --g) {
+      for (int sign : {1, -1}) {
+       if (sign == -1 && bits == 8) continue;  // 8-bit codes are symmetric: nothing to gain
+       for (int g = o.grid; g >= 1; --g) {
         QuantParams q;
         ASSERT_TRUE(choose_weight_params(static_cast<float>(g) / static_cast<float>(o.grid) * absmax, bits, &q, &error));
+        q.scale *= static_cast<float>(sign);
         double err = 0.0;
         for (size_t i = 0; i < k; ++i) {
           int32_t code = static_cast<int32_t>(std::nearbyint(row[i] / q.scale));
@@ -68,6 +72,7 @@ TEST(WeightQuant, MseSearchMatchesBruteForceAndBeatsAbsmax) {
           best_err = err;
           best = q;
         }
+       }
       }
       EXPECT_EQ(p[c].scale, best.scale) << "bits " << bits << " channel " << c;
       QuantParams full;
@@ -75,10 +80,45 @@ TEST(WeightQuant, MseSearchMatchesBruteForceAndBeatsAbsmax) {
       EXPECT_LE(quantization_error(row, k, p[c]), quantization_error(row, k, full));
       // At 2 bits a Gaussian channel is clipped well inside its largest value.
       if (bits == 2 && c > 0) {
-        EXPECT_LT(p[c].scale, full.scale);
+        EXPECT_LT(std::fabs(p[c].scale), full.scale);
       }
     }
   }
+}
+
+// Below 8 bits the code range has one more level under zero than above it. A channel whose large
+// weights are positive is quantized with a negative scale (codes of -w): at 2 bits the levels
+// become {-s, 0, s, 2s} instead of {-2s, -s, 0, s}, and the error drops.
+TEST(WeightQuant, LopsidedCodeRangeFlipsTheSignOfPositiveHeavyChannels) {
+  const std::vector<float> w = {1.0f, 0.52f, 0.49f, 0.0f, -0.1f, 0.0f, 0.02f, 0.5f, 0.01f,   // positive-heavy
+                                -1.0f, -0.52f, -0.49f, 0.0f, 0.1f, 0.0f, -0.02f, -0.5f, -0.01f};  // its mirror
+  WeightQuantOptions o;
+  o.bits = 2;
+  std::vector<QuantParams> p;
+  std::string error;
+  ASSERT_TRUE(choose_weight_params_per_channel(w.data(), 2, 9, o, &p, &error)) << error;
+  EXPECT_LT(p[0].scale, 0.0f);
+  EXPECT_GT(p[1].scale, 0.0f);
+  EXPECT_FLOAT_EQ(p[0].scale, -p[1].scale);  // mirrored channels, mirrored grids
+  EXPECT_DOUBLE_EQ(quantization_error(w.data(), 9, p[0]), quantization_error(w.data() + 9, 9, p[1]));
+  // Against the best positive scale of the same grid: strictly better.
+  double best_positive = INFINITY;
+  for (int g = o.grid; g >= 1; --g) {
+    QuantParams q;
+    ASSERT_TRUE(choose_weight_params(static_cast<float>(g) / static_cast<float>(o.grid), 2, &q, &error));
+    best_positive = std::min(best_positive, quantization_error(w.data(), 9, q));
+  }
+  EXPECT_LT(quantization_error(w.data(), 9, p[0]), 0.5 * best_positive);
+  // The codes of the flipped channel stay in [-2, 1] and dequantize with the negative scale.
+  std::vector<int8_t> codes(w.size());
+  quantize_weights(w.data(), 2, 9, p, codes.data());
+  EXPECT_EQ(codes[0], -2);
+  EXPECT_EQ(codes[9], -2);
+  // 8 bits: never flipped.
+  o.bits = 8;
+  ASSERT_TRUE(choose_weight_params_per_channel(w.data(), 2, 9, o, &p, &error)) << error;
+  EXPECT_GT(p[0].scale, 0.0f);
+  EXPECT_GT(p[1].scale, 0.0f);
 }
 
 TEST(WeightQuant, CodesStayInRangeAndFakeQuantMatchesCodes) {

@@ -235,6 +235,13 @@ TEST(KilnCorruption, QuantizationParameters) {
         constant_value(m).quant->zero_points.push_back(0);
       },
       "5 scales for 4 channels");
+  // Per-channel (weight) scales may be negative (codes of -w), never zero or non-finite.
+  expect_rejected([](fb::ModelT& m) { constant_value(m).quant->scales[0] = 0.0f; }, "not a non-zero number");
+  expect_rejected([](fb::ModelT& m) { constant_value(m).quant->scales[0] = std::nanf(""); }, "not a non-zero number");
+  expect_rejected([](fb::ModelT& m) { constant_value(m).quant->scales[0] = -INFINITY; }, "not a non-zero number");
+  auto m = test::unpack(sample());
+  constant_value(*m).quant->scales[1] = -0.25f;
+  EXPECT_EQ(load_error(test::reassemble(*m, test::data_region_of(sample()))), "");
 }
 
 TEST(KilnCorruption, Metadata) {

@@ -42,7 +42,7 @@ std::string AdaRoundQuantizer::init(const float* w, size_t channels, size_t per_
   nearest_.resize(channels * per_channel);
   for (size_t c = 0; c < channels; ++c) {
     const float s = params[c].scale;
-    if (!(s > 0.0f) || !std::isfinite(s)) return "AdaRound: non-positive scale in channel " + std::to_string(c);
+    if (s == 0.0f || !std::isfinite(s)) return "AdaRound: zero or non-finite scale in channel " + std::to_string(c);
     for (size_t k = 0; k < per_channel; ++k) {
       const size_t i = c * per_channel + k;
       if (!std::isfinite(w[i])) return "AdaRound: non-finite weight in channel " + std::to_string(c);

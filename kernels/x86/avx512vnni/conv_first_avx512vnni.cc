@@ -28,9 +28,10 @@ inline __m512i broadcast4(const uint8_t* p) {
 
 // M pixels (1..6) x one block of 64 channels (kgroup64 layout), written to nc <= 64 channels. Only
 // the first Q of the block's four 16-channel quarters are computed (Q = 2 for blocks of at most 32
-// channels, such as MobileNet's 32-channel stem: the others hold zero weights).
+// channels, such as MobileNet's 32-channel stem: the others hold zero weights). Not inlined: inside
+// the driver's switch gcc's register allocation copies accumulators and spills weights every step.
 template <size_t M, size_t Q>
-void tile(const ConvFirstArgs& a, const RequantParams& p, const avx512::Requant16& rq, const uint8_t* const* rows,
+__attribute__((noinline)) void tile(const ConvFirstArgs& a, const RequantParams& p, const avx512::Requant16& rq, const uint8_t* const* rows,
           const uint8_t* blk, size_t groups, size_t c0, size_t nc, uint8_t* out, const uint8_t* res) {
   __m512i acc[M][Q];
   KILN_UNROLL
