@@ -92,5 +92,33 @@ TEST(ReconGraph, FisherLossWeightsEveryUnitAndReconstructs) {
   EXPECT_FALSE(reconstruct_graph(g, images, n, o, &fisher, &e));
 }
 
+// The Fisher setup's probes must not change what the units learn from: with no iterations the
+// Fisher run is nearest rounding with the same ranges, so every code, every parameter and the error
+// against the float network equal the plain run's. (The probes once ran their float pass after
+// switching quantization on, so the "float" targets, ranges and logits were quantized ones.)
+TEST(ReconGraph, FisherSetupKeepsTheFloatNetworkAndTheRanges) {
+  Graph g;
+  std::string e;
+  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
+  const size_t n = 32;
+  const std::vector<float> images = testing::fmnist_images(n);
+  GraphReconOptions o = small_w2a8_options();
+  o.abits = 4;
+  o.recon.iters = 0;
+  GraphReconResult plain, fisher;
+  ASSERT_TRUE(reconstruct_graph(g, images, n, o, &plain, &e)) << e;
+  o.fisher = true;
+  ASSERT_TRUE(reconstruct_graph(g, images, n, o, &fisher, &e)) << e;
+  EXPECT_EQ(fisher.output_mse, plain.output_mse);
+  EXPECT_GT(plain.output_mse, 0.0);
+  EXPECT_EQ(fisher.weight_codes, plain.weight_codes);
+  ASSERT_EQ(fisher.activation_params.size(), plain.activation_params.size());
+  for (const auto& [name, p] : plain.activation_params) {
+    const QuantParams& f = fisher.activation_params.at(name);
+    EXPECT_EQ(f.scale, p.scale) << name;
+    EXPECT_EQ(f.zero_point, p.zero_point) << name;
+  }
+}
+
 }  // namespace
 }  // namespace kiln::calib::recon

@@ -222,8 +222,10 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       auto b = std::make_unique<Block>();
       std::vector<int> gv;
       if (!build_block(g, u, b.get(), error, &gv)) return false;
-      if (!prepare_block(g, u, o, out->activation_params, fin, n, b.get(), &gv, error)) return false;
+      // The float pass first: prepare_block switches quantization on, and these are the float
+      // network's values (the next probes' inputs, every unit's targets and the float logits).
       if (!(*error = run_all(*b, fin, n, batch, &fvals[u.output])).empty()) return false;
+      if (!prepare_block(g, u, o, out->activation_params, fin, n, b.get(), &gv, error)) return false;
       probes.push_back(std::move(b));
     }
   }

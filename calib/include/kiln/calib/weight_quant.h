@@ -1,4 +1,5 @@
-// Per-output-channel symmetric weight quantization. Weights are [channels][per_channel], contiguous:
+// Per-output-channel symmetric weight quantization (zero point 0; below 8 bits a channel's scale may
+// be negative, see choose_weight_params_per_channel). Weights are [channels][per_channel], contiguous:
 // ONNX Conv's OIHW (depthwise [C,1,kh,kw] too) and Gemm's [N, K] (transB = 1) are already that.
 #pragma once
 
@@ -13,7 +14,8 @@ namespace kiln::calib {
 
 enum class WeightRangeMethod : uint8_t {
   absmax,  // scale = max |w| / qmax: nothing is clipped
-  mse,     // scale = a max |w| / qmax with a in {1/grid, ..., 1} minimising sum |w - fq(w)|^p_norm
+  mse,     // scale = ±a max |w| / qmax with a in {1/grid, ..., 1} minimising sum |w - fq(w)|^p_norm;
+           // the negative sign only below 8 bits, where codes span one more level under zero
 };
 
 struct WeightQuantOptions {
