@@ -23,10 +23,15 @@ GraphReconOptions small_w2a8_options() {
   return o;
 }
 
-TEST(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
+// The ResNet demo graph, loaded for each test.
+class ReconGraph : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e; }
   Graph g;
   std::string e;
-  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
+};
+
+TEST_F(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
   const size_t n = 64;
   const std::vector<float> images = testing::fmnist_images(n);
   GraphReconOptions o = small_w2a8_options();
@@ -65,10 +70,7 @@ TEST(ReconGraph, BrecqW2BeatsNearestOnTheResNetDemo) {
 
 // BRECQ's Fisher-diagonal loss: every unit gets weights (|g| + 1)^2 >= 1 from the KL gradient that
 // reaches it from the logits, and the weighted reconstruction still beats nearest rounding.
-TEST(ReconGraph, FisherLossWeightsEveryUnitAndReconstructs) {
-  Graph g;
-  std::string e;
-  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
+TEST_F(ReconGraph, FisherLossWeightsEveryUnitAndReconstructs) {
   const size_t n = 64;
   const std::vector<float> images = testing::fmnist_images(n);
   GraphReconOptions o = small_w2a8_options();
@@ -96,10 +98,7 @@ TEST(ReconGraph, FisherLossWeightsEveryUnitAndReconstructs) {
 // Fisher run is nearest rounding with the same ranges, so every code, every parameter and the error
 // against the float network equal the plain run's. (The probes once ran their float pass after
 // switching quantization on, so the "float" targets, ranges and logits were quantized ones.)
-TEST(ReconGraph, FisherSetupKeepsTheFloatNetworkAndTheRanges) {
-  Graph g;
-  std::string e;
-  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
+TEST_F(ReconGraph, FisherSetupKeepsTheFloatNetworkAndTheRanges) {
   const size_t n = 32;
   const std::vector<float> images = testing::fmnist_images(n);
   GraphReconOptions o = small_w2a8_options();
