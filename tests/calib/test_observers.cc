@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "kiln/calib/activation_observer.h"
@@ -153,6 +154,38 @@ TEST(KlDivergence, ClipsOutliersButNotAUniformDistribution) {
   EXPECT_LT(lo, -2.0f);
   EXPECT_GT(lo, -30.0f);
   EXPECT_LE(hi, hs.max());
+}
+
+// Values that become exactly 0 (zeros, and negatives under a fused ReLU) are a code at any threshold:
+// they must not move the KL range. As a spike in the first bin they used to pull the threshold down
+// to its floor of 2^bits bins (4-bit ReLU outputs clipped to R / 128, 10% top-1 on the demo models).
+TEST(KlDivergence, ZerosAndClampedNegativesDoNotMoveTheThreshold) {
+  std::vector<float> pos = gaussian(60000, 1.0f, 21);
+  for (float& x : pos) x = std::fabs(x);
+  pos[0] = 12.0f;  // R well above the bulk, so the floor of 16 bins (R / 128) is far below it
+  std::vector<float> with_zeros = pos, with_negatives = pos;
+  with_zeros.resize(3 * pos.size(), 0.0f);  // two thirds exact zeros
+  std::vector<float> neg = gaussian(2 * pos.size(), 1.0f, 22);
+  for (float x : neg) with_negatives.push_back(-std::fabs(x));
+  std::string error;
+  for (int bits : {8, 4}) {
+    float lo = 0, hi = 0, lo_z = 0, hi_z = 0, lo_n = 0, hi_n = 0;
+    HistogramObserver h, hz, hn;
+    h.observe(pos.data(), pos.size());
+    hz.observe(with_zeros.data(), with_zeros.size());
+    hn.observe(with_negatives.data(), with_negatives.size());
+    ASSERT_TRUE(kl_range(h, bits, FusedActivation::none, &lo, &hi, &error)) << error;
+    ASSERT_TRUE(kl_range(hz, bits, FusedActivation::none, &lo_z, &hi_z, &error)) << error;
+    ASSERT_TRUE(kl_range(hn, bits, FusedActivation::relu, &lo_n, &hi_n, &error)) << error;
+    EXPECT_EQ(hi_z, hi) << bits << " bits";
+    EXPECT_EQ(hi_n, hi) << bits << " bits";
+    EXPECT_EQ(lo_z, 0.0f);
+    EXPECT_EQ(lo_n, 0.0f);
+    // A half-normal keeps most of its mass: the threshold sits at 1.5-5 sigma, not at R / 128.
+    EXPECT_GT(hi, 1.5f) << bits << " bits";
+    EXPECT_LT(hi, 5.0f) << bits << " bits";
+    std::printf("KL threshold of a half-normal (sigma 1, R 12) at %d bits: %.3f\n", bits, hi);
+  }
 }
 
 // The Lp search must find a range at least as good as min/max, measured on the raw values, and for a

@@ -53,7 +53,8 @@ bool percentile_range(const HistogramObserver& h, float percentile, float* lo, f
 // TensorRT's entropy calibration on the histogram of |x|: the clipping threshold T whose quantized
 // distribution (`levels` bins) has the smallest KL divergence from the clipped reference. Values that
 // are all non-negative (or a fused ReLU) use 2^bits levels over [0, T]; signed values use 2^(bits-1)
-// levels per side over [-T, T] (cut to [min, max]).
+// levels per side over [-T, T] (cut to [min, max]). Values that become exactly 0 (zeros; negatives
+// under a fused ReLU) are left out of both distributions: they are a code at any threshold.
 bool kl_range(const HistogramObserver& h, int bits, FusedActivation act, float* lo, float* hi, std::string* error);
 
 // Searches clipping ranges [a min, a max] for a = 1/grid .. 1 and keeps the one whose asymmetric
