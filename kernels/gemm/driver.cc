@@ -1,4 +1,5 @@
-// gemm_run: tiles C into (column chunk, row chunk) tasks over the TaskRunner. Inside a task the
+// gemm_run: tiles C into (column chunk, row chunk) tasks over the TaskRunner (row chunks only when
+// the packed B is small, see kRowSplitMaxBBytes). Inside a task the
 // column blocks are the outer loop, so one packed block (kc * nr bytes: 64 KiB for K = 4096,
 // nr = 16) stays in L1/L2 while every row tile of the chunk streams past it.
 // Configs with a packed-A path (AVX2 int8) first transform the rows of A once (into a per-thread
@@ -20,6 +21,11 @@ constexpr size_t kMaxPanelBytes = size_t{4} << 20;
 // Below this many A bytes the packing pass runs on the calling thread (a pool round trip costs more).
 constexpr size_t kParallelPackBytes = size_t{1} << 18;
 constexpr size_t kSmallGemmMacs = size_t{8} << 20;
+// Up to this much packed B, tasks split the rows and each runs every column block: B stays in cache
+// for all of them, and no two threads write the same output row. Split by columns, a narrow C (1x1
+// convolutions with 144 output channels: 4.5 blocks of 32 bytes in a 144-byte row) had two threads
+// writing halves of the same cache lines, and ran 2.5x slower on two threads than on one.
+constexpr size_t kRowSplitMaxBBytes = size_t{256} << 10;
 
 // The calling thread's packed-A scratch (grown, never shrunk; pool threads only read it while
 // the call that filled it waits for them).
@@ -81,7 +87,8 @@ std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* r
     // of microseconds) get one task per thread: each extra task costs a pool hand-off.
     const bool small = rows_here * pb.n * pb.k < kSmallGemmMacs;
     const size_t want = threads == 1 ? 1 : (small ? threads : 4 * threads);
-    const size_t n_chunks = std::min(n_blocks, want);
+    const bool rows_first = m_tiles >= want && n_blocks * block_bytes <= kRowSplitMaxBBytes;
+    const size_t n_chunks = rows_first ? 1 : std::min(n_blocks, want);
     const size_t m_chunks = std::min(m_tiles, std::max<size_t>(1, want / n_chunks));
     const size_t blocks_per_chunk = (n_blocks + n_chunks - 1) / n_chunks;
     const size_t tiles_per_chunk = (m_tiles + m_chunks - 1) / m_chunks;
