@@ -89,7 +89,9 @@ std::string gemm_run(const GemmConfig& cfg, const GemmProblem& pb, TaskRunner* r
     const size_t want = threads == 1 ? 1 : (small ? threads : 4 * threads);
     const bool rows_first = m_tiles >= want && n_blocks * block_bytes <= kRowSplitMaxBBytes;
     const size_t n_chunks = rows_first ? 1 : std::min(n_blocks, want);
-    const size_t m_chunks = std::min(m_tiles, std::max<size_t>(1, want / n_chunks));
+    // Row chunks widen every block of B each (widened-B configs): one chunk per thread then.
+    const size_t row_want = rows_first && wide_b ? threads : want;
+    const size_t m_chunks = std::min(m_tiles, std::max<size_t>(1, row_want / n_chunks));
     const size_t blocks_per_chunk = (n_blocks + n_chunks - 1) / n_chunks;
     const size_t tiles_per_chunk = (m_tiles + m_chunks - 1) / m_chunks;
     parallel_for(runner, n_chunks * m_chunks, [&](size_t task) {
