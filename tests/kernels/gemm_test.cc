@@ -221,6 +221,25 @@ TEST_P(GemmKernels, DriverSeveralRowTilesLongK) {
   }
 }
 
+// gemm_run splits the rows when the packed B is small (<= 256 KiB) and the column blocks when it is
+// larger: both partitions, with row and column tails, on one and two threads.
+TEST_P(GemmKernels, DriverRowAndColumnPartitions) {
+  const GemmConfig& c = *GetParam();
+  TwoThreads two;
+  uint32_t seed = 70;
+  for (size_t n : {2 * c.nr + 3, size_t{167}}) {  // B of 3 blocks; B of 167 columns x 2061 k > 256 KiB
+    for (TaskRunner* runner : {static_cast<TaskRunner*>(nullptr), static_cast<TaskRunner*>(&two)}) {
+      GemmCase tc;
+      tc.m = 9 * c.mr + 2;
+      tc.n = n;
+      tc.k = 2061;
+      tc.residual = seed % 2 == 1;
+      tc.seed = ++seed;
+      ASSERT_TRUE(check_gemm_driver(c, tc, runner));
+    }
+  }
+}
+
 // Configs with a packed-A path run M in row chunks when the packed rows would pass the driver's
 // scratch limit (4 MiB: 252 rows of K = 8192 for AVX2): cross one chunk boundary, on two threads.
 TEST_P(GemmKernels, DriverPackedARowChunks) {
