@@ -635,6 +635,34 @@ TEST(QGraph, PassThroughOpsMoveCodes) {
   EXPECT_FALSE(Model::create(b.g, &err));
 }
 
+// A model's input image is quantized (and relayouted) over the session's threads when it is large:
+// two threads give the codes of the spec, element for element, across the pieces' boundaries.
+TEST(QGraph, QuantizeOnTwoThreadsGivesTheSpecCodes) {
+  std::string err;
+  ASSERT_TRUE(register_q_ops(&err)) << err;
+  Builder b;
+  const Shape xs = {1, 3, 157, 211};  // 99,381 values: split in two, not on a multiple of 64 at the end
+  const int x = b.input("x", xs);
+  const float scale = 0.05f;
+  const int32_t zp = 131;
+  const int q = b.q("q", scale, zp);
+  b.node("kiln.Quantize", {x}, {q});
+  b.output(q, "codes");
+  std::vector<float> in(static_cast<size_t>(3 * 157 * 211));
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(static_cast<int>(i % 977) - 488) * 0.0131f;
+  auto m = Model::create(b.g, &err);
+  ASSERT_TRUE(m) << err;
+  Session s(m, 2);
+  ASSERT_EQ(s.set_input("x", tensor<float>(DType::f32, xs, in)), "");
+  ASSERT_EQ(s.run(), "");
+  const Tensor* y = s.output("codes");
+  ASSERT_TRUE(y);
+  ASSERT_EQ(y->elements(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    ASSERT_EQ(y->float_at(i), kn::q_dequantize(kn::q_quantize(in[i], scale, {zp, 0, 255}), zp, scale)) << i;
+  }
+}
+
 TEST(QGraph, BadQuantParamsAreErrors) {
   std::string err;
   ASSERT_TRUE(register_q_ops(&err)) << err;

@@ -27,7 +27,7 @@ std::vector<float> iota(size_t n) {
 // 1x1 conv so the op receives an NHWC tensor.
 std::vector<float> run_op(const std::string& op, const Tensor& x, std::vector<std::optional<Tensor>> consts,
                           std::map<std::string, Attr> attrs, Shape* out_shape = nullptr, bool through_conv = false,
-                          size_t outputs = 1) {
+                          size_t outputs = 1, int threads = 1) {
   Graph g;
   Value in;
   in.name = "x";
@@ -69,7 +69,7 @@ std::vector<float> run_op(const std::string& op, const Tensor& x, std::vector<st
   auto m = Model::create(g, &err);
   EXPECT_NE(m, nullptr) << err;
   if (!m) return {};
-  Session s(m);
+  Session s(m, threads);
   EXPECT_EQ(s.set_input("x", x), "");
   EXPECT_EQ(s.run(), "");
   std::vector<float> all;
@@ -124,6 +124,19 @@ TEST(Ops, RelayoutRoundTripsEveryChannelCount) {
                 iota(static_cast<size_t>(n * c * 35)))
           << "channels " << c << " images " << n;
     }
+  }
+}
+
+// Images large enough that the relayouts split their pixels over two threads (3 channels: the
+// interleaving path; 40: the blocked transpose), pixel counts that are not multiples of 32.
+TEST(Ops, RelayoutOnTwoThreadsEqualsOneThread) {
+  for (int64_t c : {3, 40}) {
+    const Shape shape{1, c, 97, c == 3 ? 301 : 53};
+    const size_t count = static_cast<size_t>(c * shape[2] * shape[3]);
+    const Tensor x = make(shape, iota(count));
+    const std::vector<float> expect = iota(count);
+    EXPECT_EQ(run_op("Transpose", x, {}, {{"perm", Attr::of_ints({0, 1, 2, 3})}}, nullptr, true, 1, 2), expect)
+        << "channels " << c;
   }
 }
 

@@ -111,27 +111,29 @@ namespace {
 // dst[j * rows + i] = src[i * cols + j] in 32 x 32 blocks (both sides stay in cache lines).
 // Few rows (an image's 1-4 channels into pixels): the row count is a constant, so the compiler
 // interleaves whole vectors of each row.
+// `n` columns from src (row i at src + i * stride) into dst.
 template <size_t R, class T>
-void interleave_rows(const T* src, T* dst, size_t cols) {
-  for (size_t j = 0; j < cols; ++j) {
-    for (size_t i = 0; i < R; ++i) dst[j * R + i] = src[i * cols + j];
+void interleave_rows(const T* src, T* dst, size_t stride, size_t n) {
+  for (size_t j = 0; j < n; ++j) {
+    for (size_t i = 0; i < R; ++i) dst[j * R + i] = src[i * stride + j];
   }
 }
 
+// Columns [c0, c1) of the transpose (a multiple of 32 wide except at the end).
 template <class T>
-void transpose_2d(const T* src, T* dst, size_t rows, size_t cols) {
+void transpose_2d(const T* src, T* dst, size_t rows, size_t cols, size_t c0, size_t c1) {
   switch (rows) {
-    case 1: return interleave_rows<1>(src, dst, cols);
-    case 2: return interleave_rows<2>(src, dst, cols);
-    case 3: return interleave_rows<3>(src, dst, cols);
-    case 4: return interleave_rows<4>(src, dst, cols);
+    case 1: return interleave_rows<1>(src + c0, dst + c0, cols, c1 - c0);
+    case 2: return interleave_rows<2>(src + c0, dst + 2 * c0, cols, c1 - c0);
+    case 3: return interleave_rows<3>(src + c0, dst + 3 * c0, cols, c1 - c0);
+    case 4: return interleave_rows<4>(src + c0, dst + 4 * c0, cols, c1 - c0);
     default: break;
   }
   constexpr size_t kBlock = 32;
   for (size_t i0 = 0; i0 < rows; i0 += kBlock) {
     const size_t i1 = std::min(rows, i0 + kBlock);
-    for (size_t j0 = 0; j0 < cols; j0 += kBlock) {
-      const size_t j1 = std::min(cols, j0 + kBlock);
+    for (size_t j0 = c0; j0 < c1; j0 += kBlock) {
+      const size_t j1 = std::min(c1, j0 + kBlock);
       for (size_t j = j0; j < j1; ++j) {
         for (size_t i = i0; i < i1; ++i) dst[j * rows + i] = src[i * cols + j];
       }
@@ -141,7 +143,7 @@ void transpose_2d(const T* src, T* dst, size_t rows, size_t cols) {
 
 // NCHW <-> NHWC of a dense 4-D tensor as one [C, HW] <-> [HW, C] transpose per image; false for
 // element sizes it does not cover.
-bool relayout_4d(const Tensor& src, Tensor& dst) {
+bool relayout_4d(const Tensor& src, Tensor& dst, kernels::TaskRunner* runner) {
   const Shape& s = src.shape();
   const size_t n = static_cast<size_t>(s[0]), c = static_cast<size_t>(s[1]);
   const size_t hw = static_cast<size_t>(s[2] * s[3]);
@@ -151,7 +153,12 @@ bool relayout_4d(const Tensor& src, Tensor& dst) {
     using T = decltype(tag);
     const T* in = static_cast<const T*>(src.raw());
     T* out = static_cast<T*>(dst.mutable_raw());
-    for (size_t b = 0; b < n; ++b) transpose_2d(in + b * c * hw, out + b * c * hw, rows, cols);
+    for (size_t b = 0; b < n; ++b) {
+      for_ranges(
+          runner, cols, 32,
+          [&](size_t c0, size_t c1) { transpose_2d(in + b * c * hw, out + b * c * hw, rows, cols, c0, c1); },
+          rows * cols);
+    }
   };
   switch (dtype_bytes(src.dtype(), 1)) {
     case 1: run(uint8_t{}); return true;
@@ -164,8 +171,8 @@ bool relayout_4d(const Tensor& src, Tensor& dst) {
 
 }  // namespace
 
-void copy_relayout(const Tensor& src, Tensor& dst) {
-  if (src.rank() == 4 && src.layout() != dst.layout() && relayout_4d(src, dst)) return;
+void copy_relayout(const Tensor& src, Tensor& dst, kernels::TaskRunner* runner) {
+  if (src.rank() == 4 && src.layout() != dst.layout() && relayout_4d(src, dst, runner)) return;
   const int r = src.rank();
   const std::vector<int> order = physical_order(r, dst.layout());
   const std::vector<int64_t> ss = logical_strides(src.shape(), src.layout());

@@ -1,11 +1,14 @@
 // Helpers shared by the op implementations (runtime-internal).
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "kiln/kernels/f32/common.h"
+#include "kiln/kernels/parallel.h"
 #include "kiln/runtime/op_registry.h"
 
 namespace kiln::ops {
@@ -33,8 +36,26 @@ std::vector<int> physical_order(int rank, Layout layout);
 void strided_copy(size_t elem, std::vector<int64_t> dims, const void* src, std::vector<int64_t> src_strides,
                   void* dst, std::vector<int64_t> dst_strides);
 
-// A copy of `src` into `dst` whose logical shapes are equal (layouts may differ).
-void copy_relayout(const Tensor& src, Tensor& dst);
+// A copy of `src` into `dst` whose logical shapes are equal (layouts may differ). With a runner,
+// the NCHW <-> NHWC transposes of large tensors (a model's input image) are split over its threads.
+void copy_relayout(const Tensor& src, Tensor& dst, kernels::TaskRunner* runner = nullptr);
+
+// Runs f(begin, end) over [0, count) in contiguous pieces (multiples of `align`), one per thread of
+// `runner` when the work (elements moved; count unless said) is at least kParallelElements, else
+// once on the calling thread.
+constexpr size_t kParallelElements = size_t{1} << 16;
+template <class F>
+void for_ranges(kernels::TaskRunner* runner, size_t count, size_t align, F&& f, size_t work = 0) {
+  const size_t threads = runner != nullptr ? static_cast<size_t>(std::max(1, runner->threads())) : 1;
+  if (threads == 1 || (work ? work : count) < kParallelElements || count < 2 * align) {
+    f(size_t{0}, count);
+    return;
+  }
+  const size_t piece = (count / threads + align - 1) / align * align;
+  kernels::parallel_for(runner, (count + piece - 1) / piece, [&](size_t t) {
+    f(t * piece, std::min(count, (t + 1) * piece));
+  });
+}
 
 // The fused activation a node carries (attributes "activation", "act_a", "act_b"), for conv/gemm.
 bool node_activation(const Node& n, kernels::f32::Activation* act, std::string* error);

@@ -29,8 +29,11 @@ std::string prepare_quantize(const Node& n, const Graph& g, std::shared_ptr<cons
 std::string run_quantize(RunContext& c) {
   const QState* s = q_state_of(c);
   if (!s) return "not prepared";
-  q::quantize(s->isa, c.in[0]->data<float>(), c.out[0]->mutable_data<uint8_t>(), c.out[0]->elements(), s->out.scale,
-              s->qout);
+  const float* x = c.in[0]->data<float>();
+  uint8_t* y = c.out[0]->mutable_data<uint8_t>();
+  for_ranges(c.runner, c.out[0]->elements(), 64, [&](size_t b, size_t e) {
+    q::quantize(s->isa, x + b, y + b, e - b, s->out.scale, s->qout);
+  });
   return "";
 }
 

@@ -577,7 +577,7 @@ std::string infer_identity_shape(InferContext& c) {
   return no_s4(c);
 }
 std::string run_relayout(RunContext& c) {
-  copy_relayout(*c.in[0], *c.out[0]);
+  copy_relayout(*c.in[0], *c.out[0], c.runner);
   return "";
 }
 
