@@ -230,6 +230,16 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     }
   }
 
+  // The last unit that reads each value: after it, the value's float and quantized copies (all n
+  // samples) are freed, so memory holds the live values only and not every activation of the
+  // network (a 224x224 MobileNetV2 keeps ~45 MB per sample otherwise). The network's output stays
+  // (output_mse, the Fisher passes' float logits).
+  std::map<int, size_t> last_use;
+  for (size_t ui = 0; ui < units.size(); ++ui) {
+    for (int v : units[ui].inputs) last_use[v] = ui;
+  }
+  const int net_output = units.empty() ? -1 : units.back().output;
+
   for (size_t ui = 0; ui < units.size(); ++ui) {
     const ReconUnit& u = units[ui];
     const std::string where = " (unit '" + u.name + "')";
@@ -305,6 +315,12 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       if (b.lsq()[v]) out->activation_params[g.values[gv[v]].name] = b.lsq()[v]->params();
     }
     if (o.fisher) probes[ui] = std::move(owned);
+    for (int v : u.inputs) {
+      if (last_use[v] == ui && v != net_output) {
+        fvals.erase(v);
+        qvals.erase(v);
+      }
+    }
   }
   const int last = units.empty() ? -1 : units.back().output;
   if (last >= 0) {
