@@ -25,6 +25,10 @@ void HistogramObserver::grow_to(double magnitude) {
   }
 }
 
+void HistogramObserver::expect_magnitude(float absmax) {
+  if (total_ == 0 && range_ == 0.0 && std::isfinite(absmax) && absmax > 0.0f) range_ = absmax;
+}
+
 void HistogramObserver::observe(const float* values, size_t count) {
   float absmax = 0.0f;
   for (size_t i = 0; i < count; ++i) {

@@ -156,6 +156,40 @@ TEST(KlDivergence, ClipsOutliersButNotAUniformDistribution) {
   EXPECT_LE(hi, hs.max());
 }
 
+// Batches observed one by one after expect_magnitude(the largest |x| of all) bin exactly as one call
+// over all of them (reconstruction observes its units' ranges in batches of 32 this way); without
+// it R doubles as batches grow and the bins differ.
+TEST(Histogram, BatchesAfterExpectMagnitudeEqualOneCall) {
+  std::vector<float> v = gaussian(10000, 1.0f, 31);
+  v[7000] = 9.5f;  // the largest magnitude arrives late
+  v[123] = 0.0f;
+  float absmax = 0.0f;
+  for (float x : v) absmax = std::max(absmax, std::fabs(x));
+  HistogramObserver all, batched, plain;
+  all.observe(v.data(), v.size());
+  batched.expect_magnitude(absmax);
+  for (size_t s0 = 0; s0 < v.size(); s0 += 997) {
+    const size_t n = std::min<size_t>(997, v.size() - s0);
+    batched.observe(v.data() + s0, n);
+    plain.observe(v.data() + s0, n);
+  }
+  EXPECT_EQ(batched.counts(), all.counts());
+  EXPECT_EQ(batched.half_range(), all.half_range());
+  EXPECT_EQ(batched.zeros(), all.zeros());
+  EXPECT_EQ(batched.min(), all.min());
+  EXPECT_EQ(batched.max(), all.max());
+  EXPECT_NE(plain.half_range(), all.half_range());  // doubled from the first batch's range
+  float lo_a = 0, hi_a = 0, lo_b = 0, hi_b = 0;
+  std::string error;
+  ASSERT_TRUE(lp_range(all, 4, FusedActivation::none, 2.0f, &lo_a, &hi_a, &error)) << error;
+  ASSERT_TRUE(lp_range(batched, 4, FusedActivation::none, 2.0f, &lo_b, &hi_b, &error)) << error;
+  EXPECT_EQ(lo_a, lo_b);
+  EXPECT_EQ(hi_a, hi_b);
+  // After values were seen, or with nothing to expect, it changes nothing.
+  batched.expect_magnitude(100.0f);
+  EXPECT_EQ(batched.half_range(), all.half_range());
+}
+
 // Values that become exactly 0 (zeros, and negatives under a fused ReLU) are a code at any threshold:
 // they must not move the KL range. As a spike in the first bin they used to pull the threshold down
 // to its floor of 2^bits bins (4-bit ReLU outputs clipped to R / 128, 10% top-1 on the demo models).

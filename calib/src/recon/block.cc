@@ -150,10 +150,12 @@ std::string Block::enable_quantization(const BlockQuantOptions& o, const std::ve
     if (!(err = ada_[l].init(s.weight.data(), channels, per, params)).empty()) return err + " (layer '" + s.name + "')";
     vgrad_[l].assign(ada_[l].size(), 0.0f);
   }
-  // Activation ranges from a float forward over the calibration inputs.
+  // Activation ranges from float forwards over the calibration inputs, kObserveBatch samples at a
+  // time (one forward over all of them held every intermediate activation of every sample: GBs
+  // for a 224x224 network). The first pass finds each value's largest magnitude, so that the
+  // second pass's histograms bin exactly as one call over all samples would.
   quantized_ = false;
   quant_enabled_ = false;
-  if (!(err = forward(calib_inputs, n)).empty()) return err;
   for (size_t i = 0; i < ni; ++i) {
     lsq_[i].reset();
     if (i < o.input_params.size() && o.input_params[i]) {
@@ -161,9 +163,9 @@ std::string Block::enable_quantization(const BlockQuantOptions& o, const std::ve
       lsq_[i]->init(*o.input_params[i]);
     }
   }
+  std::vector<std::optional<ActivationObserver>> obs(nl);
   for (size_t l = 0; l < nl; ++l) {
-    const size_t v = ni + l;
-    lsq_[v].reset();
+    lsq_[ni + l].reset();
     const LayerSpec& s = layers_[l];
     if (!o.quantize_activations || s.kind == LayerKind::max_pool) continue;  // max pool keeps its input's codes
     if (l + 1 == nl && !o.quantize_output) continue;
@@ -171,12 +173,40 @@ std::string Block::enable_quantization(const BlockQuantOptions& o, const std::ve
     ao.method = RangeMethod::mse;
     ao.bits = s.abits ? s.abits : o.abits;
     ao.activation = fused_of(s);
-    ActivationObserver obs(ao);
-    obs.observe(val_[v].data(), n * dims_[v].elements());
+    obs[l].emplace(ao);
+  }
+  std::vector<float> absmax(nl, 0.0f);
+  std::vector<const float*> in(ni);
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t s0 = 0; s0 < n; s0 += kObserveBatch) {
+      const size_t nb = std::min(kObserveBatch, n - s0);
+      for (size_t i = 0; i < ni; ++i) in[i] = calib_inputs[i] + s0 * dims_[i].elements();
+      if (!(err = forward(in, nb)).empty()) return err;
+      for (size_t l = 0; l < nl; ++l) {
+        if (!obs[l]) continue;
+        const float* x = val_[ni + l].data();
+        const size_t count = nb * dims_[ni + l].elements();
+        if (pass == 1) {
+          obs[l]->observe(x, count);
+          continue;
+        }
+        float m = absmax[l];
+        for (size_t k = 0; k < count; ++k) m = std::isfinite(x[k]) ? std::max(m, std::fabs(x[k])) : m;
+        absmax[l] = m;
+      }
+    }
+    if (pass == 0) {
+      for (size_t l = 0; l < nl; ++l) {
+        if (obs[l]) obs[l]->expect_magnitude(absmax[l]);
+      }
+    }
+  }
+  for (size_t l = 0; l < nl; ++l) {
+    if (!obs[l]) continue;
     QuantParams p;
-    if (!obs.params(&p, &err)) return err + " (layer '" + s.name + "')";
-    lsq_[v].emplace();
-    lsq_[v]->init(p);
+    if (!obs[l]->params(&p, &err)) return err + " (layer '" + layers_[l].name + "')";
+    lsq_[ni + l].emplace();
+    lsq_[ni + l]->init(p);
   }
   quantize_inputs_ = o.quantize_inputs;
   quant_enabled_ = quantized_ = true;

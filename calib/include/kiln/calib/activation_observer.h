@@ -31,6 +31,8 @@ class ActivationObserver {
  public:
   explicit ActivationObserver(const ActivationObserverOptions& options = {});
   void observe(const float* values, size_t count);  // one batch
+  // Histogram methods: see HistogramObserver::expect_magnitude (others ignore it).
+  void expect_magnitude(float absmax) { histogram_.expect_magnitude(absmax); }
   bool empty() const;
   size_t non_finite() const;
   // The range the method chooses (before the zero-point nudge) and the parameters for it.

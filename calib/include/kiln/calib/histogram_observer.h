@@ -20,6 +20,9 @@ class HistogramObserver {
  public:
   explicit HistogramObserver(size_t bins_per_side = 2048);  // rounded up to an even number >= 2
   void observe(const float* values, size_t count);
+  // Before the first observe: R set to the largest magnitude of all batches to come, so that
+  // observing them one by one bins exactly as observing them in one call would (no doubling).
+  void expect_magnitude(float absmax);
 
   bool empty() const { return total_ == 0; }
   uint64_t total() const { return total_; }  // finite values seen

@@ -75,6 +75,7 @@ class Block {
   // `calib_inputs`, `n` samples) quantizers. Until then (or with quantized(false)) the block is float.
   std::string enable_quantization(const BlockQuantOptions& options, const std::vector<const float*>& calib_inputs,
                                   size_t n);
+  static constexpr size_t kObserveBatch = 32;  // samples per forward while the ranges are observed
   bool quantization_enabled() const { return quant_enabled_; }
   void set_quantized(bool on) { quantized_ = on && quant_enabled_; }
   bool quantized() const { return quantized_; }
