@@ -132,6 +132,27 @@ std::vector<Tap> taps(int in, int out) {
   return t;
 }
 
+// stb_image grows its PNG data buffer to the length a chunk header declares before it reads the
+// chunk, so a few bytes declaring a 2 GB IDAT allocate 2 GB (found by the image fuzzer). kiln walks
+// the chunks first and refuses one whose declared length runs past the end of the file.
+bool check_png_chunks(const uint8_t* b, size_t size, std::string* error) {
+  static const uint8_t kSignature[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  if (size < 8 || !std::equal(kSignature, kSignature + 8, b)) return true;  // not a PNG
+  size_t pos = 8;
+  while (pos + 8 <= size) {
+    const uint32_t len = (uint32_t{b[pos]} << 24) | (uint32_t{b[pos + 1]} << 16) | (uint32_t{b[pos + 2]} << 8) |
+                         uint32_t{b[pos + 3]};
+    const std::string type(reinterpret_cast<const char*>(b + pos + 4), 4);
+    if (len > size - pos - 8) {
+      *error = "PNG chunk '" + type + "' declares " + std::to_string(len) + " bytes, more than the file holds";
+      return false;
+    }
+    if (type == "IEND") break;
+    pos += 12 + static_cast<size_t>(len);  // length, type, data, CRC
+  }
+  return true;
+}
+
 // This stb_image release neither checks that a binary PNM holds all its pixels (it would hand back
 // uninitialised memory) nor guards its header numbers against int overflow: kiln checks the header
 // (P5 gray / P6 RGB; width, height, maxval) and the pixel count itself before stb_image sees it.
@@ -291,7 +312,9 @@ bool decode_image(const void* bytes, size_t size, const ImagePreprocess& pre, Fl
   }
   const auto* b = static_cast<const stbi_uc*>(bytes);
   const int len = static_cast<int>(size);
-  if (!check_pnm(b, size, error) || !check_jpeg_huffman_tables(b, size, error)) return false;
+  if (!check_pnm(b, size, error) || !check_jpeg_huffman_tables(b, size, error) || !check_png_chunks(b, size, error)) {
+    return false;
+  }
   int w = 0, h = 0, n = 0;
   if (!stbi_info_from_memory(b, len, &w, &h, &n)) {
     *error = std::string("cannot decode image (") + stbi_failure_reason() + ")";

@@ -179,7 +179,32 @@ TEST(Image, CorruptJpegCoefficientsAreDefinedBehaviour) {
   pre.gray = (bytes[0] & 1) != 0;
   FloatTensor t;
   std::string error;
-  if (!decode_image(bytes.data() + 1, bytes.size() - 1, pre, &t, &error)) EXPECT_FALSE(error.empty());
+  if (!decode_image(bytes.data() + 1, bytes.size() - 1, pre, &t, &error)) {
+    EXPECT_FALSE(error.empty());
+  }
+}
+
+// A PNG whose IDAT chunk declares far more bytes than the file holds: stb_image would grow its
+// buffer to the declared length first (2 GB, the fuzzer's out-of-memory); kiln refuses it before.
+// The same chunk length inside the file's size still decodes a valid PNG.
+TEST(Image, RefusesPngChunksLongerThanTheFile) {
+  std::vector<uint8_t> bytes;
+  std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/regress_png_chunk_length_past_end").c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  int c;
+  while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  FloatTensor t;
+  std::string error;
+  EXPECT_FALSE(decode_image(bytes.data() + 1, bytes.size() - 1, ImagePreprocess{}, &t, &error));
+  EXPECT_NE(error.find("more than the file holds"), std::string::npos) << error;
+  // A valid PNG (a fuzzer seed too: its first byte is the option byte) passes the same check.
+  std::vector<uint8_t> png;
+  f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/rgb.png").c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  while ((c = std::fgetc(f)) != EOF) png.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  EXPECT_TRUE(decode_image(png.data() + 1, png.size() - 1, ImagePreprocess{}, &t, &error)) << error;
 }
 
 TEST(Image, ParsesCommandLineSpellings) {
