@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 #include "kiln/calib/data/image.h"
 #include "test_util.h"
@@ -19,6 +22,17 @@
 
 namespace kiln::calib {
 namespace {
+
+// A fuzzer seed file's bytes (the first one is the fuzzer's option byte); empty if it is missing.
+std::vector<uint8_t> read_seed(const std::string& name) {
+  std::vector<uint8_t> bytes;
+  std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/" + name).c_str(), "rb");
+  if (f == nullptr) return bytes;
+  int c;
+  while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
+  std::fclose(f);
+  return bytes;
+}
 using testing::ScratchDir;
 
 // A 3x5 gray test pattern: pixel i = (i * 37) mod 256.
@@ -152,12 +166,8 @@ TEST(Image, RejectsUnreadableAndCorruptImages) {
 TEST(Image, RefusesJpegHuffmanTablesThatOverflowStbImage) {
   for (const char* name : {"regress_jpeg_dht_over_256_codes", "regress_jpeg_dht_short_segment",
                            "regress_jpeg_dht_fill_before_soi"}) {
-    std::vector<uint8_t> bytes;
-    std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/" + name).c_str(), "rb");
-    ASSERT_NE(f, nullptr) << name;
-    int c;
-    while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
-    std::fclose(f);
+    const std::vector<uint8_t> bytes = read_seed(name);
+    ASSERT_FALSE(bytes.empty()) << name;
     FloatTensor t;
     std::string error;
     EXPECT_FALSE(decode_image(bytes.data() + 1, bytes.size() - 1, ImagePreprocess{}, &t, &error)) << name;
@@ -169,12 +179,8 @@ TEST(Image, RefusesJpegHuffmanTablesThatOverflowStbImage) {
 // behaviour the sanitize lane's fuzzer found): image.cc is built with -fwrapv, so it decodes to
 // some pixels or fails with a message, and never trips UBSan (this test runs in that lane too).
 TEST(Image, CorruptJpegCoefficientsAreDefinedBehaviour) {
-  std::vector<uint8_t> bytes;
-  std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/regress_jpeg_coefficient_overflow").c_str(), "rb");
-  ASSERT_NE(f, nullptr);
-  int c;
-  while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
-  std::fclose(f);
+  const std::vector<uint8_t> bytes = read_seed("regress_jpeg_coefficient_overflow");
+  ASSERT_FALSE(bytes.empty());
   ImagePreprocess pre;
   pre.gray = (bytes[0] & 1) != 0;
   FloatTensor t;
@@ -188,22 +194,15 @@ TEST(Image, CorruptJpegCoefficientsAreDefinedBehaviour) {
 // buffer to the declared length first (2 GB, the fuzzer's out-of-memory); kiln refuses it before.
 // The same chunk length inside the file's size still decodes a valid PNG.
 TEST(Image, RefusesPngChunksLongerThanTheFile) {
-  std::vector<uint8_t> bytes;
-  std::FILE* f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/regress_png_chunk_length_past_end").c_str(), "rb");
-  ASSERT_NE(f, nullptr);
-  int c;
-  while ((c = std::fgetc(f)) != EOF) bytes.push_back(static_cast<uint8_t>(c));
-  std::fclose(f);
+  const std::vector<uint8_t> bytes = read_seed("regress_png_chunk_length_past_end");
+  ASSERT_FALSE(bytes.empty());
   FloatTensor t;
   std::string error;
   EXPECT_FALSE(decode_image(bytes.data() + 1, bytes.size() - 1, ImagePreprocess{}, &t, &error));
   EXPECT_NE(error.find("more than the file holds"), std::string::npos) << error;
   // A valid PNG (a fuzzer seed too: its first byte is the option byte) passes the same check.
-  std::vector<uint8_t> png;
-  f = std::fopen((std::string(KILN_TEST_FUZZ_SEEDS_DIR) + "/rgb.png").c_str(), "rb");
-  ASSERT_NE(f, nullptr);
-  while ((c = std::fgetc(f)) != EOF) png.push_back(static_cast<uint8_t>(c));
-  std::fclose(f);
+  const std::vector<uint8_t> png = read_seed("rgb.png");
+  ASSERT_FALSE(png.empty());
   EXPECT_TRUE(decode_image(png.data() + 1, png.size() - 1, ImagePreprocess{}, &t, &error)) << error;
 }
 
