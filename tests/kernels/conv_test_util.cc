@@ -60,6 +60,7 @@ void make_operands(const ConvCase& tc, ConvOperands* ops) {
     } else {
       ops->multiplier[c] = static_cast<float>(mdist(rng) * 100.0 / spread);
     }
+    if (c % 3 == 2) ops->multiplier[c] = -ops->multiplier[c];  // signed weight grids: codes of -w
   }
   RequantParams& p = ops->params;
   p = RequantParams{};

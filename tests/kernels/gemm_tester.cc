@@ -126,6 +126,9 @@ GemmOperands make_operands(const GemmCase& tc, int wbits) {
       ops.multiplier[c] = static_cast<float>(std::uniform_real_distribution<double>(20.0, 120.0)(rng) / typical);
     }
     ops.multiplier[c] *= tc.multiplier_scale;
+    // Every third column negative: channels stored as the codes of -w (signed weight grids) carry
+    // the sign in their multiplier.
+    if (c % 3 == 2) ops.multiplier[c] = -ops.multiplier[c];
   }
   const size_t rows = tc.m * tc.ks;
   const size_t row_len = tc.a_stride ? tc.a_stride : tc.k;
