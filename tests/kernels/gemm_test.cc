@@ -227,16 +227,19 @@ TEST_P(GemmKernels, DriverRowAndColumnPartitions) {
   const GemmConfig& c = *GetParam();
   TwoThreads two;
   uint32_t seed = 70;
-  for (size_t n : {2 * c.nr + 3, size_t{167}}) {  // B of 3 blocks; B of 167 columns x 2061 k > 256 KiB
+  // k = 2064: whole k-groups, so the VNNI asm tiles run, the half-width one on the column tails.
+  for (size_t k : {size_t{2061}, size_t{2064}}) {
+   for (size_t n : {2 * c.nr + 3, size_t{167}}) {  // B of 3 blocks; B of 167 columns x 2061 k > 256 KiB
     for (TaskRunner* runner : {static_cast<TaskRunner*>(nullptr), static_cast<TaskRunner*>(&two)}) {
       GemmCase tc;
       tc.m = 9 * c.mr + 2;
       tc.n = n;
-      tc.k = 2061;
+      tc.k = k;
       tc.residual = seed % 2 == 1;
       tc.seed = ++seed;
       ASSERT_TRUE(check_gemm_driver(c, tc, runner));
     }
+   }
   }
 }
 

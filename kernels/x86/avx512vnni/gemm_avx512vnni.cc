@@ -64,7 +64,8 @@ inline void store_wide_cols(const GemmEpilogue& ep, __m512i acc, __m512 mult, vo
 // round(v) is at most that bound (or INT32_MIN when v is beyond the int32 range), each saturating
 // step keeps it at most qmin, and the byte max then gives qmin, as clamping first does; above, v
 // is clamped in float before any rounding, so no out-of-range conversion happens on that side.
-template <int M, bool kResidual, bool kHardswish>
+// H = 1: a tile of at most 16 columns; the second half's codes are not computed.
+template <int M, bool kResidual, bool kHardswish, int H = 2>
 void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mult0, __m512 mult1, size_t nc,
                    const uint8_t* r, size_t r_stride, uint8_t* c, size_t c_stride) {
   const __m512 hi = _mm512_set1_ps(static_cast<float>(ep.qmax - ep.zero_point));
@@ -97,10 +98,11 @@ void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mu
   };
   for (int m = 0; m < M; m += 2) {
     const int m1 = m + 1 < M ? m + 1 : m;
-    const __m512i r0 =
-        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m][0], mult0, m, 0), codes(acc[m][1], mult1, m, 1)), zp16);
-    const __m512i r1 =
-        _mm512_adds_epi16(_mm512_packs_epi32(codes(acc[m1][0], mult0, m1, 0), codes(acc[m1][1], mult1, m1, 1)), zp16);
+    const __m512i none = _mm512_setzero_si512();
+    const __m512i r0 = _mm512_adds_epi16(
+        _mm512_packs_epi32(codes(acc[m][0], mult0, m, 0), H == 2 ? codes(acc[m][1], mult1, m, 1) : none), zp16);
+    const __m512i r1 = _mm512_adds_epi16(
+        _mm512_packs_epi32(codes(acc[m1][0], mult0, m1, 0), H == 2 ? codes(acc[m1][1], mult1, m1, 1) : none), zp16);
     const __m512i bytes = _mm512_max_epu8(_mm512_permutexvar_epi32(order, _mm512_packus_epi16(r0, r1)), qmin);
     if (nc == kNr) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c + m * c_stride), _mm512_castsi512_si256(bytes));
@@ -116,7 +118,7 @@ void store_u8_rows(const GemmEpilogue& ep, const __m512i (&acc)[M][2], __m512 mu
 
 // Adds the bias (int4: after the >> 4 that undoes the 16 * w nibble scaling; int8 accumulators
 // start from it) and runs the epilogue on an M x 32 tile of int32 sums.
-template <int M, int WBITS>
+template <int M, int WBITS, int H = 2>
 inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], const uint8_t* blk, size_t nc, void* c, size_t c_stride, const uint8_t* r,
                  size_t r_stride, const GemmEpilogue& ep) {
   if constexpr (WBITS == 4) {
@@ -133,11 +135,11 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
     uint8_t* c8 = static_cast<uint8_t*>(c);
     const bool hs = ep.activation == Activation::hardswish;
     if (r != nullptr) {
-      hs ? store_u8_rows<M, true, true>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
-         : store_u8_rows<M, true, false>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
+      hs ? store_u8_rows<M, true, true, H>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
+         : store_u8_rows<M, true, false, H>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
     } else {
-      hs ? store_u8_rows<M, false, true>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
-         : store_u8_rows<M, false, false>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
+      hs ? store_u8_rows<M, false, true, H>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride)
+         : store_u8_rows<M, false, false, H>(ep, acc, mult0, mult1, nc, r, r_stride, c8, c_stride);
     }
     return;
   }
@@ -222,6 +224,28 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "jb 1b\n\t"                                  \
   "decq %[ks]\n\t"                              \
   "jnz 2b\n\t"
+// int8, the first 16 columns only (a column tail of at most 16): one vpdpbusd per row and step,
+// half the work of the full tile, on the same packed block (the step stride stays 128 bytes).
+#define KILN_VNNI_ROW_HALF(M, R, OFF, REG, B0)               \
+  "vpbroadcastd " #OFF "(%%r" #R ",%[k]), %%zmm" #REG "\n\t" \
+  "vpdpbusd %%zmm" #B0 ", %%zmm" #REG ", %[c" #M "0]\n\t"
+#define KILN_VNNI_BODY_W8_HALF(PTRS)                                                                         \
+  "vmovdqu64 (%[blk]), %%zmm30\n\t"                                                                          \
+  KILN_VNNI_INIT8("%%zmm30", "%%zmm30")                                                                      \
+  "2:\n\t"                                                                                                   \
+  PTRS                                                                                                       \
+  "1:\n\t"                                                                                                   \
+  "vmovdqu64 (%[w]), %%zmm30\n\t"                                                                            \
+  KILN_VNNI_ROW_HALF(0, 8, 0, 26, 30) KILN_VNNI_ROW_HALF(1, 9, 0, 27, 30) KILN_VNNI_ROW_HALF(2, 10, 0, 28, 30) \
+  KILN_VNNI_ROW_HALF(3, 11, 0, 29, 30) KILN_VNNI_ROW_HALF(4, 12, 0, 26, 30)                                  \
+  KILN_VNNI_ROW_HALF(5, 13, 0, 27, 30) KILN_VNNI_ROW_HALF(6, 14, 0, 28, 30)                                  \
+  KILN_VNNI_ROW_HALF(7, 15, 0, 29, 30)                                                                       \
+  "sub $-128, %[w]\n\t"                                                                                      \
+  "add $4, %[k]\n\t"                                                                                         \
+  "cmp %[kc], %[k]\n\t"                                                                                      \
+  "jb 1b\n\t"                                                                                                \
+  "decq %[ks]\n\t"                                                                                           \
+  "jnz 2b\n\t"
 // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
 // nibbles (k-group 2g + 1) against k+4..k+7.
 #define KILN_VNNI_BODY_W4(PTRS)               \
@@ -288,6 +312,29 @@ inline __attribute__((always_inline)) void tile8_asm_direct(size_t kc, const uin
                      : KILN_VNNI_ROW_CLOBBERS, "xmm28", "xmm29", "xmm30", "xmm31");
   }
 }
+// The int8 tiles on the first 16 columns (nc <= 16); acc[m][1] is left undefined.
+inline __attribute__((always_inline)) void tile8_asm_half(size_t kc, size_t ks, const uint8_t* const* rows,
+                                                          size_t a_offset, const uint8_t* zero, const uint8_t* blk,
+                                                          __m512i (&acc)[8][2]) {
+  const uint8_t* wp = blk + 8 * kNr;
+  size_t k;
+  __asm__ volatile(KILN_VNNI_BODY_W8_HALF(KILN_VNNI_PTRS)
+                   : KILN_VNNI_OUTPUTS
+                   : [blk] "r"(blk), [kc] "m"(kc), [a_offset] "m"(a_offset), [zero] "m"(zero)
+                   : KILN_VNNI_CLOBBERS, "xmm28", "xmm29", "xmm30");
+}
+inline __attribute__((always_inline)) void tile8_asm_direct_half(size_t kc, const uint8_t* a, size_t a_stride,
+                                                                 const uint8_t* blk, __m512i (&acc)[8][2]) {
+  const uint8_t* wp = blk + 8 * kNr;
+  const void* rows = a;
+  size_t ks = 1, k;
+  __asm__ volatile(KILN_VNNI_BODY_W8_HALF(KILN_VNNI_PTRS_DIRECT)
+                   : KILN_VNNI_OUTPUTS_DIRECT
+                   : [blk] "r"(blk), [kc] "m"(kc), [stride] "r"(a_stride)
+                   : KILN_VNNI_ROW_CLOBBERS, "xmm28", "xmm29", "xmm30");
+}
+#undef KILN_VNNI_BODY_W8_HALF
+#undef KILN_VNNI_ROW_HALF
 #undef KILN_VNNI_BODY_W4
 #undef KILN_VNNI_BODY_W8
 #undef KILN_VNNI_PTRS_DIRECT
@@ -418,6 +465,13 @@ void gemm_dispatch(size_t mr, size_t nc, size_t kc, const uint8_t* a, size_t a_s
 #if !defined(KILN_AVX512_EMULATED)
   if (asm_tile<WBITS>(mr, kc)) {
     __m512i acc[kMr][2];
+    if constexpr (WBITS == 8) {
+      if (nc <= 16) {  // a column tail of at most 16: the half-width tile
+        tile8_asm_direct_half(kc, a, a_stride, static_cast<const uint8_t*>(w), acc);
+        finish_tile<kMr, WBITS, 1>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
+        return;
+      }
+    }
     tile8_asm_direct<WBITS>(kc, a, a_stride, static_cast<const uint8_t*>(w), acc);
     finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
     return;
@@ -442,6 +496,13 @@ void igemm_dispatch(size_t mr, size_t nc, size_t kc, size_t ks, const uint8_t* c
 #if !defined(KILN_AVX512_EMULATED)
   if (asm_tile<WBITS>(mr, kc)) {
     __m512i acc[kMr][2];
+    if constexpr (WBITS == 8) {
+      if (nc <= 16) {  // a column tail of at most 16: the half-width tile
+        tile8_asm_half(kc, ks, a, a_offset, zero, static_cast<const uint8_t*>(w), acc);
+        finish_tile<kMr, WBITS, 1>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
+        return;
+      }
+    }
     tile8_asm<WBITS>(kc, ks, a, a_offset, zero, static_cast<const uint8_t*>(w), acc);
     finish_tile<kMr, WBITS>(acc, static_cast<const uint8_t*>(w), nc, c, c_stride, r, r_stride, *ep);
     return;
