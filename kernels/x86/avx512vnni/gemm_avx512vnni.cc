@@ -207,6 +207,14 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "lea (%%r10,%[stride],4), %%r14\n\t"           \
   "lea (%%r11,%[stride],4), %%r15\n\t"           \
   "xor %k[k], %k[k]\n\t"
+// The end of a k-step (128 packed bytes, KSTEP values of k) and of a segment.
+#define KILN_VNNI_NEXT(KSTEP)  \
+  "sub $-128, %[w]\n\t"       \
+  "add $" KSTEP ", %[k]\n\t"  \
+  "cmp %[kc], %[k]\n\t"       \
+  "jb 1b\n\t"                 \
+  "decq %[ks]\n\t"            \
+  "jnz 2b\n\t"
 // int8: the bias into every row's accumulators, then per segment the pointers and k in steps of 4.
 #define KILN_VNNI_BODY_W8(PTRS)               \
   "vmovdqu64 (%[blk]), %%zmm30\n\t"            \
@@ -218,12 +226,7 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "vmovdqu64 (%[w]), %%zmm30\n\t"              \
   "vmovdqu64 64(%[w]), %%zmm31\n\t"            \
   KILN_VNNI_ROWS(0, 30, 31)                    \
-  "sub $-128, %[w]\n\t"                        \
-  "add $4, %[k]\n\t"                           \
-  "cmp %[kc], %[k]\n\t"                        \
-  "jb 1b\n\t"                                  \
-  "decq %[ks]\n\t"                              \
-  "jnz 2b\n\t"
+  KILN_VNNI_NEXT("4")
 // int8, the first 16 columns only (a column tail of at most 16): one vpdpbusd per row and step,
 // half the work of the full tile, on the same packed block (the step stride stays 128 bytes).
 #define KILN_VNNI_ROW_HALF(M, R, OFF, REG, B0)               \
@@ -240,12 +243,7 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   KILN_VNNI_ROW_HALF(3, 11, 0, 29, 30) KILN_VNNI_ROW_HALF(4, 12, 0, 26, 30)                                  \
   KILN_VNNI_ROW_HALF(5, 13, 0, 27, 30) KILN_VNNI_ROW_HALF(6, 14, 0, 28, 30)                                  \
   KILN_VNNI_ROW_HALF(7, 15, 0, 29, 30)                                                                       \
-  "sub $-128, %[w]\n\t"                                                                                      \
-  "add $4, %[k]\n\t"                                                                                         \
-  "cmp %[kc], %[k]\n\t"                                                                                      \
-  "jb 1b\n\t"                                                                                                \
-  "decq %[ks]\n\t"                                                                                           \
-  "jnz 2b\n\t"
+  KILN_VNNI_NEXT("4")
 // int4: 8 k per step, the low nibbles (16 * w of k-group 2g) against A bytes k..k+3, the high
 // nibbles (k-group 2g + 1) against k+4..k+7.
 #define KILN_VNNI_BODY_W4(PTRS)               \
@@ -264,12 +262,7 @@ inline __attribute__((always_inline)) void finish_tile(__m512i (&acc)[M][2], con
   "vpandq %[nib], %%zmm31, %%zmm31\n\t"        \
   KILN_VNNI_ROWS(0, 28, 29)                    \
   KILN_VNNI_ROWS(4, 30, 31)                    \
-  "sub $-128, %[w]\n\t"                        \
-  "add $8, %[k]\n\t"                           \
-  "cmp %[kc], %[k]\n\t"                        \
-  "jb 1b\n\t"                                  \
-  "decq %[ks]\n\t"                              \
-  "jnz 2b\n\t"
+  KILN_VNNI_NEXT("8")
 
 // igemm: ks segments, rows[p * 8 + m] (moved by a_offset unless it is `zero`).
 template <int WBITS>
@@ -334,6 +327,7 @@ inline __attribute__((always_inline)) void tile8_asm_direct_half(size_t kc, cons
                    : KILN_VNNI_ROW_CLOBBERS, "xmm28", "xmm29", "xmm30");
 }
 #undef KILN_VNNI_BODY_W8_HALF
+#undef KILN_VNNI_NEXT
 #undef KILN_VNNI_ROW_HALF
 #undef KILN_VNNI_BODY_W4
 #undef KILN_VNNI_BODY_W8
