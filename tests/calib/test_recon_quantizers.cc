@@ -22,6 +22,16 @@ std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float h
   return v;
 }
 
+// An activation quantizer's parameters: codes [qmin, qmax] with the zero point.
+QuantParams act_params(float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  QuantParams p;
+  p.scale = scale;
+  p.zero_point = zero_point;
+  p.qmin = qmin;
+  p.qmax = qmax;
+  return p;
+}
+
 AdaRoundQuantizer make_adaround(const std::vector<float>& w, size_t channels, int bits) {
   WeightQuantOptions o;
   o.bits = bits;
@@ -116,11 +126,7 @@ TEST(AdaRound, GradientOfSoftWeightsAndRegulariserMatchFiniteDifferences) {
 
 TEST(Lsq, ForwardIsRequantRounding) {
   LsqQuantizer q;
-  QuantParams p;
-  p.scale = 0.1f;
-  p.zero_point = 3;
-  p.qmin = 0;
-  p.qmax = 15;
+  const QuantParams p = act_params(0.1f, 3, 0, 15);
   q.init(p);
   const std::vector<float> x = random_vec(500, 6, -2.0f, 2.0f);
   std::vector<float> y(x.size());
@@ -130,11 +136,7 @@ TEST(Lsq, ForwardIsRequantRounding) {
 
 TEST(Lsq, GradientsAreTheStraightThroughEstimates) {
   LsqQuantizer q;
-  QuantParams p;
-  p.scale = 0.05f;
-  p.zero_point = 10;
-  p.qmin = 0;
-  p.qmax = 255;
+  const QuantParams p = act_params(0.05f, 10, 0, 255);
   q.init(p);
   // The quantizer is piecewise constant in x, so finite differences say nothing: LSQ defines the
   // gradient. d/dx is 1 inside the range and 0 outside; d/ds is round(u) - u inside, the clamp
@@ -183,11 +185,7 @@ TEST(QDrop, MaskFillMatchesTheElementChoices) {
 
 TEST(Lsq, DroppedElementsPassUnquantizedWithAStraightGradient) {
   LsqQuantizer q;
-  QuantParams p;
-  p.scale = 0.3f;
-  p.zero_point = 1;
-  p.qmin = 0;
-  p.qmax = 3;  // 2-bit codes: most elements clamp or round visibly
+  const QuantParams p = act_params(0.3f, 1, 0, 3);  // 2-bit codes: most elements clamp or round visibly
   q.init(p);
   const std::vector<float> x = random_vec(3000, 11, -1.5f, 2.0f);
   const std::vector<float> dy = random_vec(x.size(), 12);
