@@ -4,7 +4,9 @@ target_sources(kiln_calib PRIVATE
   src/recon/quantizers.cc
   src/recon/block.cc
   src/recon/reconstruct.cc
+  src/recon/layer_spec.cc
   src/recon/units.cc
+  src/recon/kept_unit.cc
   src/recon/recon_graph.cc
 )
 # oneDNN runs on OpenMP (Debian's build): the recon engine sets its thread count with

@@ -92,6 +92,63 @@ void expect_logits_match(const std::string& model) {
   for (size_t i = 0; i < mine.size(); ++i) EXPECT_NEAR(mine[i], out->data<float>()[i], 2e-3f) << i;
 }
 
+// Models with ops no block can learn (HardSigmoid gates, SiLU, products, channel shuffles, pads,
+// attention): at every granularity the units cover every node once, in an order where each unit
+// reads only earlier units' values; trained units hold only trainable nodes and hand on one value;
+// the rest are kept units that say why.
+class ReconUnitsKept : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ReconUnitsKept, UntrainableOpsBecomeKeptUnits) {
+  Graph raw, g;
+  std::string e;
+  ASSERT_TRUE(kiln::onnx::import_model_file(std::string(KILN_TEST_MODELS_DIR) + "/" + GetParam() + ".onnx", &raw, &e))
+      << e;
+  auto m = Model::create(raw, &e);
+  ASSERT_TRUE(m) << e;
+  g = m->logical_graph();
+  for (Granularity gran : {Granularity::layer, Granularity::block, Granularity::stage, Granularity::net}) {
+    UnitContext ctx;
+    std::vector<ReconUnit> units;
+    ASSERT_TRUE(list_units(g, gran, &units, &e, &ctx)) << e;
+    const std::string where = std::string(GetParam()) + " " + granularity_name(gran) + "\n" + describe_units(g, units);
+    std::vector<int> unit_of(g.nodes.size(), -1);
+    size_t kept = 0, trained = 0;
+    for (size_t k = 0; k < units.size(); ++k) {
+      const ReconUnit& u = units[k];
+      for (int i : u.nodes) {
+        EXPECT_EQ(unit_of[i], -1) << "node in two units: " << g.nodes[i].name << "\n" << where;
+        unit_of[i] = static_cast<int>(k);
+      }
+      if (!u.trained) {
+        ++kept;
+        EXPECT_FALSE(u.reason.empty()) << where;
+        continue;
+      }
+      ++trained;
+      std::string why;
+      for (int i : u.nodes) EXPECT_TRUE(node_trainable(g, i, ctx, &why)) << g.nodes[i].label() << ": " << why;
+      ASSERT_EQ(u.outputs.size(), 1u) << u.name << "\n" << where;
+      EXPECT_EQ(u.outputs[0], u.output);
+      EXPECT_EQ(u.output, g.nodes[u.nodes.back()].outputs[0]);
+      EXPECT_GT(u.weighted, 0u) << u.name;
+    }
+    for (size_t i = 0; i < g.nodes.size(); ++i) EXPECT_GE(unit_of[i], 0) << g.nodes[i].label() << " in no unit";
+    for (size_t k = 0; k < units.size(); ++k) {
+      for (int v : units[k].inputs) {
+        const int p = g.values[v].producer;
+        if (p >= 0) EXPECT_LT(unit_of[p], static_cast<int>(k)) << "reads a later unit's '" << g.values[v].name << "'";
+      }
+    }
+    EXPECT_GT(kept, 0u) << where;
+    EXPECT_GT(trained, 0u) << where;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(TestModels, ReconUnitsKept,
+                         ::testing::Values("mobilenetv3_small", "efficientnet_like", "shufflenetv2", "unet_like",
+                                           "transformer"),
+                         [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
+
 TEST(ReconUnits, FloatBlocksReproduceTheRuntimeResNet) { expect_logits_match("resnet_fmnist"); }
 TEST(ReconUnits, FloatBlocksReproduceTheRuntimeMobileNetV2) { expect_logits_match("mbv2_fmnist"); }
 

@@ -267,13 +267,13 @@ int run_quantize(int argc, char** argv) {
   if (!open_model_source(args.get("calib"), so, *model, &source, &err)) return fail_file(err, args.get("calib"));
 
   if (dry_run && q.reconstruction) {  // the units reconstruction would train, without training them
-    std::vector<calib::recon::ReconUnit> units;
-    if (!calib::recon::list_units(model->logical_graph(), q.reconstruction->granularity, &units, &err)) {
+    std::string listing;
+    size_t count = 0;
+    if (!calib::describe_reconstruction_units(model->logical_graph(), q, &listing, &count, &err)) {
       return fail(err, model_path);
     }
     std::printf("reconstruction units (%s, %s granularity): %zu\n%s", method.c_str(),
-                calib::recon::granularity_name(q.reconstruction->granularity), units.size(),
-                calib::recon::describe_units(model->logical_graph(), units).c_str());
+                calib::recon::granularity_name(q.reconstruction->granularity), count, listing.c_str());
     q.reconstruction.reset();
   }
   Progress progress(args.has("quiet"));
@@ -297,6 +297,10 @@ int run_quantize(int argc, char** argv) {
 
   for (const calib::recon::UnitReport& u : result.units) {
     if (args.has("quiet")) continue;
+    if (u.kept) {
+      std::printf("  unit %-32s kept (%s)\n", u.name.c_str(), u.reason.c_str());
+      continue;
+    }
     std::printf("  unit %-32s %zu layers  loss %.4g -> %.4g", u.name.c_str(), u.layers, u.nearest_loss, u.final_loss);
     if (u.fisher_mean > 0.0) std::printf("  (Fisher weight mean %.6g)", u.fisher_mean);
     std::printf("\n");

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "kiln/calib/freeze.h"
@@ -72,30 +73,54 @@ bool read_samples(SampleSource& source, const QuantizeOptions& options, std::vec
   return true;
 }
 
-// Runs reconstruction on the Float' graph with the plan's bits and moves the learned activation
-// parameters into `ranges` (by value name; the lowered graph keeps Float' names).
-bool reconstruct(const Graph& float_graph, const Graph& lowered, const Plan& plan, SampleSource& source,
-                 const QuantizeOptions& options, ObservedRanges* ranges, recon::GraphReconResult* out,
-                 std::string* error) {
+// Runs reconstruction on the lowered graph (every quantized operation one node; Float' names kept)
+// with the plan's bits, and moves the learned activation parameters into `ranges`. Nodes the plan
+// keeps float are never trained; values reconstruction does not learn keep their observed ranges.
+recon::GraphReconOptions recon_options(const Graph& lowered, const Plan& plan, const QuantizeOptions& options) {
   recon::GraphReconOptions ro = *options.reconstruction;
   ro.wbits = options.wbits;
   ro.abits = options.abits;
   ro.recon.threads = options.threads;
   ro.recon.seed = options.seed;
+  ro.weights = options.weights;
+  std::set<std::string> moving;
   for (size_t i = 0; i < lowered.nodes.size(); ++i) {
     const Node& n = lowered.nodes[i];
     const NodePlan& np = plan.nodes[i];
-    if ((n.op == "Conv" || n.op == "Gemm") && np.kind != NodeKind::quantized) {
-      *error = "a layer kept float is not supported with reconstruction yet (" + n.label() + ")";
-      return false;
+    if (np.kind == NodeKind::float_island || ((n.op == "Conv" || n.op == "Gemm") && np.kind != NodeKind::quantized)) {
+      ro.keep_float.insert(n.name);
     }
     if (np.kind == NodeKind::quantized && np.wbits) ro.layer_wbits[n.name] = np.wbits;
+    if (np.kind == NodeKind::pass_through ||
+        (np.kind == NodeKind::quantized && (np.q_op == "kiln.QMaxPool" || np.q_op == "kiln.QResize"))) {
+      moving.insert(n.name);
+    }
   }
+  ro.code_moving = std::move(moving);
+  std::set<std::string> float_values, float_readers;
+  for (int v : lowered.inputs) float_values.insert(lowered.values[v].name);
+  for (size_t i = 0; i < lowered.nodes.size(); ++i) {
+    if (plan.nodes[i].kind != NodeKind::float_island) continue;
+    float_readers.insert(lowered.nodes[i].name);
+    for (int v : lowered.nodes[i].outputs) float_values.insert(lowered.values[v].name);
+  }
+  ro.float_values = std::move(float_values);
+  ro.float_readers = std::move(float_readers);
   for (size_t v = 0; v < lowered.values.size(); ++v) ro.value_abits[lowered.values[v].name] = plan.value_bits[v];
+  return ro;
+}
+
+bool reconstruct(const Graph& lowered, const Plan& plan, SampleSource& source, const QuantizeOptions& options,
+                 ObservedRanges* ranges, recon::GraphReconResult* out, std::string* error) {
+  recon::GraphReconOptions ro = recon_options(lowered, plan, options);
+  for (size_t v = 0; v < lowered.values.size(); ++v) {
+    // Only values the Q graph holds as codes (every f32 activation is observed, float islands' too).
+    if (ranges->params[v] && plan.value_bits[v] > 0) ro.observed_params[lowered.values[v].name] = *ranges->params[v];
+  }
   std::vector<float> samples;
   size_t n = 0;
   if (!read_samples(source, options, &samples, &n, error)) return false;
-  if (!recon::reconstruct_graph(float_graph, samples, n, ro, out, error)) return false;
+  if (!recon::reconstruct_graph(lowered, samples, n, ro, out, error)) return false;
   for (size_t v = 0; v < lowered.values.size(); ++v) {
     auto it = out->activation_params.find(lowered.values[v].name);
     if (it != out->activation_params.end() && ranges->params[v]) ranges->params[v] = it->second;
@@ -116,8 +141,9 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
   QuantizeResult r;
   recon::GraphReconResult learned;
   if (options.reconstruction) {
-    if (!reconstruct(float_graph, lowered, plan, source, options, &ranges, &learned, error)) return false;
+    if (!reconstruct(lowered, plan, source, options, &ranges, &learned, error)) return false;
     r.units = learned.units;
+    r.reconstruction_output_mse = learned.output_mse;
   }
   if (!freeze_q_graph(lowered, plan, ranges, options, &r.q, error, options.reconstruction ? &learned : nullptr)) {
     return false;
@@ -152,6 +178,26 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
     r.settings["quantize.percentile"] = std::to_string(options.observer.percentile);
   }
   *out = std::move(r);
+  return true;
+}
+
+bool describe_reconstruction_units(const Graph& float_graph, const QuantizeOptions& options, std::string* listing,
+                                   size_t* count, std::string* error) {
+  if (!options.reconstruction) {
+    *error = "no reconstruction method chosen";
+    return false;
+  }
+  Graph lowered;
+  if (!lower_for_quantization(float_graph, options.overrides, &lowered, error)) return false;
+  Plan plan;
+  if (!make_plan(lowered, options, &plan, error)) return false;
+  const recon::GraphReconOptions ro = recon_options(lowered, plan, options);
+  recon::UnitContext ctx;
+  ctx.keep = ro.keep_float;
+  std::vector<recon::ReconUnit> units;
+  if (!recon::list_units(lowered, ro.granularity, &units, error, &ctx)) return false;
+  *listing = recon::describe_units(lowered, units);
+  *count = units.size();
   return true;
 }
 

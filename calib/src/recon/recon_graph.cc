@@ -5,27 +5,25 @@
 #include <memory>
 
 #include "kiln/calib/activation_observer.h"
+#include "kiln/calib/recon/kept_unit.h"
 
 namespace kiln::calib::recon {
 namespace {
 
-// NCHW samples -> NHWC (what blocks read); rank-2 inputs are unchanged.
-bool to_nhwc(const Value& v, const std::vector<float>& in, size_t n, std::vector<float>* out, std::string* error) {
-  if (!v.shape_known || (v.shape.size() != 4 && v.shape.size() != 2)) {
-    *error = "graph input '" + v.name + "' must be NCHW or [N, K] with a known shape";
-    return false;
-  }
+// Samples in logical order -> reconstruction layout (NHWC for images, [n, C, H, W] -> [n, H, W, C]).
+bool to_recon_layout(const Value& v, const Shape& sample, const std::vector<float>& in, size_t n,
+                     std::vector<float>* out, std::string* error) {
   size_t per = 1;
-  for (size_t d = 1; d < v.shape.size(); ++d) per *= static_cast<size_t>(v.shape[d]);
+  for (int64_t d : sample) per *= static_cast<size_t>(d);
   if (in.size() != n * per) {
     *error = "calibration samples do not match the input shape of '" + v.name + "'";
     return false;
   }
-  if (v.shape.size() == 2 || v.shape[1] == 1) {
+  if (sample.size() != 3 || sample[0] == 1) {
     *out = in;
     return true;
   }
-  const size_t c = static_cast<size_t>(v.shape[1]), hw = per / c;
+  const size_t c = static_cast<size_t>(sample[0]), hw = per / c;
   out->resize(in.size());
   for (size_t s = 0; s < n; ++s)
     for (size_t k = 0; k < c; ++k)
@@ -70,9 +68,13 @@ bool prepare_block(const Graph& g, const ReconUnit& u, const GraphReconOptions& 
   qo.abits = o.abits;
   qo.quantize_activations = o.quantize_activations;
   qo.quantize_inputs = false;  // inputs arrive quantized already; QDrop mixes float values in
-  for (int v : u.inputs) {
-    auto it = known_params.find(g.values[v].name);
-    qo.input_params.push_back(it == known_params.end() ? std::nullopt : std::optional<QuantParams>(it->second));
+  for (int v : u.inputs) {  // learned parameters first, then those the plan observed
+    const std::string& name = g.values[code_source(g, v, o.code_moving ? &*o.code_moving : nullptr)].name;
+    auto it = known_params.find(name);
+    auto ob = o.observed_params.find(name);
+    if (it != known_params.end()) qo.input_params.emplace_back(it->second);
+    else if (ob != o.observed_params.end()) qo.input_params.emplace_back(ob->second);
+    else qo.input_params.emplace_back(std::nullopt);
   }
   const size_t calib_n = std::min<size_t>(n, 256);
   std::vector<const float*> calib;
@@ -176,27 +178,67 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     *error = "reconstruction needs samples and a graph with one input and one output";
     return false;
   }
+  UnitContext ctx;
+  ctx.keep = o.keep_float;
   std::vector<ReconUnit> units;
-  if (!list_units(g, o.granularity, &units, error)) return false;
+  if (!list_units(g, o.granularity, &units, error, &ctx)) return false;
   const size_t batch = std::max<size_t>(1, o.eval_batch);
-  std::map<int, std::vector<float>> fvals, qvals;  // graph value -> NHWC data of all samples
-  const int in_id = g.inputs[0];
-  if (!to_nhwc(g.values[in_id], samples, n, &fvals[in_id], error)) return false;
+  const int in_id = g.inputs[0], net_output = g.outputs[0];
+  if (!ctx.batched[in_id] || !ctx.batched[net_output]) {
+    *error = "reconstruction needs a graph whose input and output hold one slice per sample";
+    return false;
+  }
 
-  // The graph input's quantizer (fixed; observed by MSE on the samples).
-  if (o.quantize_activations) {
+  // Kept units run as float sub-models (their quantized layers nearest-rounded at the plan's bits).
+  KeptUnitOptions ko;
+  ko.threads = o.recon.threads;
+  ko.batch = batch;
+  ko.value_params = o.observed_params;
+  ko.weights = o.weights;
+  ko.code_moving = o.code_moving ? &*o.code_moving : nullptr;
+  ko.float_values = o.float_values ? &*o.float_values : nullptr;
+  ko.float_readers = o.float_readers ? &*o.float_readers : nullptr;
+  auto held_float = [&](int v) { return o.float_values && o.float_values->count(g.values[v].name); };
+  ko.layer_wbits = o.layer_wbits;
+  if (ko.layer_wbits.empty()) {  // no plan: every layer at wbits
+    for (const Node& node : g.nodes) {
+      if ((node.op == "Conv" || node.op == "Gemm" || node.op == "MatMul") && !o.keep_float.count(node.name)) {
+        ko.layer_wbits[node.name] = o.wbits;
+      }
+    }
+  }
+  for (size_t ui = 0; ui < units.size(); ++ui) {  // kept units are built when reached; checked now
+    if (units[ui].trained) continue;
+    if (o.fisher) {
+      *error = "the Fisher loss needs every unit trained; " + units[ui].reason;
+      return false;
+    }
+    KeptUnit probe;
+    if (!(*error = probe.init(g, units[ui], ctx, ko)).empty()) return false;
+  }
+
+  std::map<int, std::vector<float>> fvals, qvals;  // graph value -> data of all samples (reconstruction layout)
+  if (!to_recon_layout(g.values[in_id], ctx.sample_shape[in_id], samples, n, &fvals[in_id], error)) return false;
+
+  // The graph input's quantizer (fixed; observed by MSE on the samples), unless the plan keeps it float.
+  const std::string& in_name = g.values[in_id].name;
+  if (o.quantize_activations && (o.observed_params.empty() || o.observed_params.count(in_name))) {
     ActivationObserverOptions ao;
     ao.method = RangeMethod::mse;
-    ao.bits = bits_of(o.value_abits, g.values[in_id].name, o.abits);
+    ao.bits = bits_of(o.value_abits, in_name, o.abits);
     ActivationObserver obs(ao);
     obs.observe(fvals[in_id].data(), fvals[in_id].size());
     QuantParams p;
     if (!obs.params(&p, error)) return false;
-    out->activation_params[g.values[in_id].name] = p;
-    LsqQuantizer q;
-    q.init(p);
-    qvals[in_id].resize(fvals[in_id].size());
-    q.forward(fvals[in_id].data(), qvals[in_id].data(), fvals[in_id].size());
+    out->activation_params[in_name] = p;
+    if (held_float(in_id)) {  // Q quantizes it in front of each integer op that reads it
+      qvals[in_id] = fvals[in_id];
+    } else {
+      LsqQuantizer q;
+      q.init(p);
+      qvals[in_id].resize(fvals[in_id].size());
+      q.forward(fvals[in_id].data(), qvals[in_id].data(), fvals[in_id].size());
+    }
   } else {
     qvals[in_id] = fvals[in_id];
   }
@@ -208,6 +250,10 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
   if (o.fisher) {
     if (o.fisher_batch == 0) {
       *error = "reconstruction: the Fisher batch must be positive";
+      return false;
+    }
+    if (units.empty() || units.back().output != net_output) {
+      *error = "the Fisher loss needs the last unit to produce the logits";
       return false;
     }
     for (const ReconUnit& u : units) {
@@ -238,7 +284,6 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
   for (size_t ui = 0; ui < units.size(); ++ui) {
     for (int v : units[ui].inputs) last_use[v] = ui;
   }
-  const int net_output = units.empty() ? -1 : units.back().output;
 
   for (size_t ui = 0; ui < units.size(); ++ui) {
     const ReconUnit& u = units[ui];
@@ -251,6 +296,50 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       }
       fin.push_back(&fvals[v]);
       qin.push_back(&qvals[v]);
+    }
+    auto release_inputs = [&] {
+      for (int v : u.inputs) {
+        if (last_use[v] == ui && v != net_output) {
+          fvals.erase(v);
+          qvals.erase(v);
+        }
+      }
+    };
+    if (!u.trained) {  // evaluated both ways, not trained
+      // Values that carry an earlier value's codes use its parameters, learned ones included.
+      for (const auto& [name, p] : out->activation_params) ko.value_params[name] = p;
+      KeptUnit kept;
+      if (!(*error = kept.init(g, u, ctx, ko)).empty()) return false;
+      std::vector<std::vector<float>*> fo, qo;
+      for (int v : u.outputs) {
+        fo.push_back(&fvals[v]);
+        qo.push_back(&qvals[v]);
+      }
+      if (!(*error = kept.run(false, fin, n, fo)).empty() || !(*error = kept.run(true, qin, n, qo)).empty()) {
+        *error += where;
+        return false;
+      }
+      UnitReport r;
+      r.name = u.name;
+      r.kept = true;
+      r.reason = u.reason;
+      out->units.push_back(r);
+      release_inputs();
+      continue;
+    }
+    // Blocks read codes: a value Q holds as floats is quantized in front of them.
+    std::vector<std::vector<float>> coded_inputs(u.inputs.size());
+    for (size_t i = 0; i < u.inputs.size(); ++i) {
+      const int v = u.inputs[i];
+      if (!held_float(v)) continue;
+      const std::string& name = g.values[v].name;
+      auto lp = out->activation_params.find(name);
+      auto op = o.observed_params.find(name);
+      if (lp == out->activation_params.end() && op == o.observed_params.end()) continue;
+      const QuantParams& p = lp != out->activation_params.end() ? lp->second : op->second;
+      coded_inputs[i].resize(qin[i]->size());
+      fake_quantize(qin[i]->data(), coded_inputs[i].data(), qin[i]->size(), p);
+      qin[i] = &coded_inputs[i];
     }
     auto owned = std::make_unique<Block>();
     Block& b = *owned;
@@ -272,7 +361,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     for (size_t i = 0; i < target.size(); ++i) data.targets[i] = float_to_half(target[i]);
     double fisher_mean = 0.0;
     if (o.fisher) {
-      if (!(*error = fisher_weights(g, units, ui, b, probes, qvals, fvals[units.back().output], n, o, &data.fisher,
+      if (!(*error = fisher_weights(g, units, ui, b, probes, qvals, fvals[net_output], n, o, &data.fisher,
                                     &fisher_mean))
                .empty()) {
         *error += where;
@@ -289,7 +378,13 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       *error += where;
       return false;
     }
-    out->units.push_back({u.name, b.layers().size(), rr.initial_loss, rr.final_loss, fisher_mean});
+    UnitReport report;
+    report.name = u.name;
+    report.layers = b.layers().size();
+    report.nearest_loss = rr.initial_loss;
+    report.final_loss = rr.final_loss;
+    report.fisher_mean = fisher_mean;
+    out->units.push_back(report);
     // The hard-rounded quantized unit's outputs feed the next units.
     b.set_quantized(true);
     if (!(*error = run_all(b, qin, n, batch, &qvals[u.output])).empty()) return false;
@@ -315,17 +410,11 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       if (b.lsq()[v]) out->activation_params[g.values[gv[v]].name] = b.lsq()[v]->params();
     }
     if (o.fisher) probes[ui] = std::move(owned);
-    for (int v : u.inputs) {
-      if (last_use[v] == ui && v != net_output) {
-        fvals.erase(v);
-        qvals.erase(v);
-      }
-    }
+    release_inputs();
   }
-  const int last = units.empty() ? -1 : units.back().output;
-  if (last >= 0) {
-    const std::vector<float>& f = fvals[last];
-    const std::vector<float>& q = qvals[last];
+  if (fvals.count(net_output) && qvals.count(net_output)) {
+    const std::vector<float>& f = fvals[net_output];
+    const std::vector<float>& q = qvals[net_output];
     double se = 0.0;
     for (size_t i = 0; i < f.size(); ++i) se += (static_cast<double>(q[i]) - f[i]) * (static_cast<double>(q[i]) - f[i]);
     out->output_mse = se / static_cast<double>(n);

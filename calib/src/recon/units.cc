@@ -1,20 +1,18 @@
 #include "kiln/calib/recon/units.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "kiln/runtime/shape_inference.h"
+#include "layer_spec.h"
 
 namespace kiln::calib::recon {
 namespace {
 
 bool is_weighted(const Node& n) { return n.op == "Conv" || n.op == "Gemm"; }
-
-bool is_supported(const Node& n) {
-  static const std::set<std::string> ops{"Conv",    "Gemm",        "Add",     "MaxPool", "AveragePool",
-                                         "GlobalAveragePool", "Concat", "Flatten", "Reshape", "Relu"};
-  return ops.count(n.op) != 0;
-}
 
 // Values reachable backwards from v through producers (v included), constants excluded.
 std::set<int> ancestors(const Graph& g, int v) {
@@ -56,52 +54,162 @@ std::vector<int> residual_unit_nodes(const Graph& g, int j) {
   return nodes;
 }
 
-void finish_unit(const Graph& g, ReconUnit* u) {
+// Fills inputs, outputs, counts and the name of a unit from its nodes. Kept units re-run the
+// producers of values that are not per-sample (shape arithmetic) instead of reading them.
+void finish_unit(const Graph& g, const UnitContext& ctx, const std::vector<std::vector<int>>& readers,
+                 ReconUnit* u) {
   std::sort(u->nodes.begin(), u->nodes.end());
+  u->nodes.erase(std::unique(u->nodes.begin(), u->nodes.end()), u->nodes.end());
+  std::set<int> members(u->nodes.begin(), u->nodes.end());
+  u->recompute.clear();
+  if (!u->trained) {  // pull in the producers of non-per-sample inputs, transitively
+    std::vector<int> stack(u->nodes.begin(), u->nodes.end());
+    while (!stack.empty()) {
+      const Node& n = g.nodes[stack.back()];
+      stack.pop_back();
+      for (int v : n.inputs) {
+        if (v < 0 || g.values[v].constant || ctx.batched[v]) continue;
+        const int p = g.values[v].producer;
+        if (p >= 0 && members.insert(p).second) {
+          u->recompute.push_back(p);
+          stack.push_back(p);
+        }
+      }
+    }
+    std::sort(u->recompute.begin(), u->recompute.end());
+  }
   std::set<int> produced;
-  for (int i : u->nodes) {
+  for (int i : members) {
     for (int o : g.nodes[i].outputs) produced.insert(o);
   }
   u->inputs.clear();
+  u->outputs.clear();
   u->weighted = 0;
   u->residual = false;
-  for (int i : u->nodes) {
+  std::vector<int> all(members.begin(), members.end());
+  for (int i : all) {
     const Node& n = g.nodes[i];
-    if (is_weighted(n)) ++u->weighted;
-    if (n.op == "Conv" && n.inputs.size() > 3 && n.inputs[3] >= 0) u->residual = true;
-    for (size_t k = 0; k < n.inputs.size(); ++k) {
-      const int v = n.inputs[k];
+    for (int v : n.inputs) {
       if (v < 0 || g.values[v].constant || produced.count(v)) continue;
       if (std::find(u->inputs.begin(), u->inputs.end(), v) == u->inputs.end()) u->inputs.push_back(v);
     }
   }
-  u->output = u->nodes.empty() ? -1 : g.nodes[u->nodes.back()].outputs[0];
+  const std::set<int> outs(g.outputs.begin(), g.outputs.end());
+  for (int i : u->nodes) {
+    const Node& n = g.nodes[i];
+    if (is_weighted(n)) ++u->weighted;
+    if (n.op == "Conv" && n.inputs.size() > 3 && n.inputs[3] >= 0) u->residual = true;
+    for (int o : n.outputs) {
+      if (o < 0 || !ctx.batched[o]) continue;
+      bool escapes = outs.count(o) != 0;
+      for (int r : readers[o]) escapes = escapes || !std::binary_search(u->nodes.begin(), u->nodes.end(), r);
+      if (escapes) u->outputs.push_back(o);
+    }
+  }
+  if (u->trained) {
+    u->output = u->nodes.empty() ? -1 : g.nodes[u->nodes.back()].outputs[0];
+  } else {
+    u->output = u->outputs.empty() ? -1 : u->outputs.back();
+  }
   if (u->name.empty()) {
     for (int i : u->nodes) {
-      if (is_weighted(g.nodes[i])) {
+      if (is_weighted(g.nodes[i]) || !u->trained) {
         u->name = g.nodes[i].name;
         break;
       }
     }
+    if (u->name.empty() && !u->nodes.empty()) u->name = g.nodes[u->nodes.front()].name;
   }
 }
 
-// Spatial height of a value (NCHW), 1 for rank-2 values, 0 when unknown.
-int64_t height_of(const Graph& g, int v) {
-  const Value& val = g.values[v];
-  if (!val.shape_known) return 0;
-  if (val.shape.size() == 4) return val.shape[2];
-  return val.shape.size() == 2 ? 1 : 0;
+// Spatial height of a per-sample value (1 for [K] samples), 0 when unknown.
+int64_t height_of(const UnitContext& ctx, int v) {
+  if (v < 0 || !ctx.batched[v]) return 0;
+  const Shape& s = ctx.sample_shape[v];
+  if (s.size() == 3) return s[1];
+  return s.size() == 1 ? 1 : 0;
 }
 
-bool block_units(const Graph& g, std::vector<ReconUnit>* out, std::string* error) {
+// Collects nodes into units while walking the graph: trained units as the granularity's rule
+// says, every run of nodes that cannot be trained as one kept unit.
+struct UnitWriter {
+  const Graph& g;
+  const UnitContext& ctx;
+  const std::vector<std::vector<int>>& readers;
+  std::vector<ReconUnit>* out;
+  ReconUnit kept;
+
+  void push(ReconUnit u) {
+    finish_unit(g, ctx, readers, &u);
+    if (!u.nodes.empty()) out->push_back(std::move(u));
+  }
+  void keep(int node, const std::string& why) {
+    if (kept.nodes.empty()) {
+      kept.trained = false;
+      kept.reason = g.nodes[node].label() + ": " + why;
+    }
+    kept.nodes.push_back(node);
+  }
+  void flush_kept() {
+    if (kept.nodes.empty()) return;
+    push(std::move(kept));
+    kept = ReconUnit{};
+  }
+};
+
+void layer_units(const Graph& g, const std::vector<char>& ok, const std::vector<std::string>& why, UnitWriter& w) {
+  // One weighted layer per unit. An unweighted node (pool, add, concat) joins the unit before it,
+  // so that the unit's output is what the next layers read; a Flatten / Reshape joins the layer
+  // after it (a Gemm needs to see the flatten to read NHWC data in the graph's NCHW order).
+  std::vector<int> reshapes, leading;  // leading: unweighted nodes before the unit's first weighted one
+  ReconUnit cur;
+  auto flush = [&] {
+    std::vector<int>& into = cur.nodes.empty() ? leading : cur.nodes;
+    into.insert(into.end(), reshapes.begin(), reshapes.end());
+    reshapes.clear();
+    if (cur.nodes.empty()) std::swap(cur.nodes, leading);
+    if (!cur.nodes.empty()) w.push(std::move(cur));
+    cur = ReconUnit{};
+  };
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.dead) continue;
+    if (!ok[i]) {
+      flush();
+      w.keep(i, why[i]);
+      continue;
+    }
+    w.flush_kept();
+    if (is_weighted(n)) {
+      if (!cur.nodes.empty()) w.push(std::move(cur));
+      cur = ReconUnit{};
+      cur.nodes = leading;
+      leading.clear();
+      cur.nodes.insert(cur.nodes.end(), reshapes.begin(), reshapes.end());
+      reshapes.clear();
+      cur.nodes.push_back(i);
+    } else if (n.op == "Flatten" || n.op == "Reshape") {
+      reshapes.push_back(i);
+    } else {
+      std::vector<int>& into = cur.nodes.empty() ? leading : cur.nodes;
+      into.insert(into.end(), reshapes.begin(), reshapes.end());
+      reshapes.clear();
+      into.push_back(i);
+    }
+  }
+  flush();
+  w.flush_kept();
+}
+
+void block_units(const Graph& g, const std::vector<char>& ok, const std::vector<std::string>& why, UnitWriter& w) {
   const int nn = static_cast<int>(g.nodes.size());
   std::vector<int> unit_of(nn, -1);
   std::vector<std::vector<int>> residual_units;
   for (int j = 0; j < nn; ++j) {
     const Node& n = g.nodes[j];
-    if (n.dead || n.op != "Conv" || n.inputs.size() < 4 || n.inputs[3] < 0) continue;
+    if (n.dead || !ok[j] || n.op != "Conv" || n.inputs.size() < 4 || n.inputs[3] < 0) continue;
     std::vector<int> nodes = residual_unit_nodes(g, j);
+    if (std::any_of(nodes.begin(), nodes.end(), [&](int i) { return !ok[i]; })) continue;  // walked node by node
     const int id = static_cast<int>(residual_units.size());
     for (int i : nodes) {
       if (unit_of[i] < 0) unit_of[i] = id;  // nested units (rare) stay with the first
@@ -115,24 +223,26 @@ bool block_units(const Graph& g, std::vector<ReconUnit>* out, std::string* error
     current.nodes.insert(current.nodes.end(), pending.begin(), pending.end());
     pending.clear();
     if (current.nodes.empty()) return;
-    size_t w = 0;
-    for (int i : current.nodes) w += is_weighted(g.nodes[i]) ? 1 : 0;
-    if (w == 0 && !out->empty()) {  // only unweighted nodes: they belong to the previous unit
-      out->back().nodes.insert(out->back().nodes.end(), current.nodes.begin(), current.nodes.end());
-      finish_unit(g, &out->back());
+    size_t wn = 0;
+    for (int i : current.nodes) wn += is_weighted(g.nodes[i]) ? 1 : 0;
+    if (wn == 0 && !w.out->empty()) {  // only unweighted nodes: they belong to the previous unit
+      ReconUnit& prev = w.out->back();
+      prev.nodes.insert(prev.nodes.end(), current.nodes.begin(), current.nodes.end());
+      finish_unit(g, w.ctx, w.readers, &prev);
     } else {
-      finish_unit(g, &current);
-      out->push_back(current);
+      w.push(std::move(current));
     }
     current = ReconUnit{};
   };
   for (int i = 0; i < nn; ++i) {
     const Node& n = g.nodes[i];
     if (n.dead) continue;
-    if (!is_supported(n)) {
-      *error = "reconstruction does not support " + n.label() + " inside a unit";
-      return false;
+    if (!ok[i]) {
+      flush();
+      w.keep(i, why[i]);
+      continue;
     }
+    w.flush_kept();
     if (unit_of[i] >= 0) {
       if (emitted[unit_of[i]]) continue;
       flush();
@@ -141,14 +251,13 @@ bool block_units(const Graph& g, std::vector<ReconUnit>* out, std::string* error
       for (int k : residual_units[unit_of[i]]) {
         if (unit_of[k] == unit_of[i]) u.nodes.push_back(k);
       }
-      finish_unit(g, &u);
-      out->push_back(u);
+      w.push(std::move(u));
       continue;
     }
     if (is_weighted(n)) {
-      size_t w = 0;
-      for (int k : current.nodes) w += is_weighted(g.nodes[k]) ? 1 : 0;
-      if (w == 3) flush();
+      size_t wn = 0;
+      for (int k : current.nodes) wn += is_weighted(g.nodes[k]) ? 1 : 0;
+      if (wn == 3) flush();
       current.nodes.insert(current.nodes.end(), pending.begin(), pending.end());
       pending.clear();
       current.nodes.push_back(i);
@@ -157,6 +266,92 @@ bool block_units(const Graph& g, std::vector<ReconUnit>* out, std::string* error
     }
   }
   flush();
+  w.flush_kept();
+}
+
+// Splits trained units so that each hands only its last node's value to the rest of the graph, and
+// turns trained units without a weighted layer (left by splits or a kept run) into kept ones.
+void split_escaping(const Graph& g, const UnitContext& ctx, const std::vector<std::vector<int>>& readers,
+                    std::vector<ReconUnit>* units) {
+  std::vector<ReconUnit> done;
+  std::vector<ReconUnit> todo(units->rbegin(), units->rend());  // a stack in order
+  while (!todo.empty()) {
+    ReconUnit u = std::move(todo.back());
+    todo.pop_back();
+    if (!u.trained) {
+      done.push_back(std::move(u));
+      continue;
+    }
+    size_t cut = u.nodes.size();
+    for (size_t k = 0; k + 1 < u.nodes.size() && cut == u.nodes.size(); ++k) {
+      for (int o : g.nodes[u.nodes[k]].outputs) {
+        if (std::find(u.outputs.begin(), u.outputs.end(), o) != u.outputs.end()) cut = k + 1;
+      }
+    }
+    if (cut == u.nodes.size()) {
+      if (u.weighted == 0) {
+        u.trained = false;
+        u.reason = "no weighted layer between the ops around it";
+        finish_unit(g, ctx, readers, &u);
+      }
+      done.push_back(std::move(u));
+      continue;
+    }
+    ReconUnit a, b;
+    a.nodes.assign(u.nodes.begin(), u.nodes.begin() + static_cast<std::ptrdiff_t>(cut));
+    b.nodes.assign(u.nodes.begin() + static_cast<std::ptrdiff_t>(cut), u.nodes.end());
+    finish_unit(g, ctx, readers, &a);
+    finish_unit(g, ctx, readers, &b);
+    todo.push_back(std::move(b));
+    todo.push_back(std::move(a));
+  }
+  // Adjacent kept units become one (fewer float sub-models to run).
+  units->clear();
+  for (ReconUnit& u : done) {
+    if (!u.trained && !units->empty() && !units->back().trained) {
+      ReconUnit& prev = units->back();
+      prev.nodes.insert(prev.nodes.end(), u.nodes.begin(), u.nodes.end());
+      finish_unit(g, ctx, readers, &prev);
+      continue;
+    }
+    units->push_back(std::move(u));
+  }
+}
+
+// Orders units so that each reads only values of earlier units (stable); false on a cycle.
+bool order_units(const Graph& g, std::vector<ReconUnit>* units, std::string* error) {
+  std::map<int, size_t> producer_unit;
+  for (size_t k = 0; k < units->size(); ++k) {
+    for (int i : (*units)[k].nodes) {
+      for (int o : g.nodes[i].outputs) producer_unit[o] = k;
+    }
+  }
+  std::vector<ReconUnit> sorted;
+  std::vector<bool> placed(units->size(), false);
+  std::set<int> available(g.inputs.begin(), g.inputs.end());
+  while (sorted.size() < units->size()) {
+    bool progress = false;
+    for (size_t k = 0; k < units->size(); ++k) {
+      if (placed[k]) continue;
+      const ReconUnit& u = (*units)[k];
+      const bool ready = std::all_of(u.inputs.begin(), u.inputs.end(), [&](int v) {
+        return available.count(v) || !producer_unit.count(v);
+      });
+      if (!ready) continue;
+      placed[k] = true;
+      progress = true;
+      for (int i : u.nodes) {
+        for (int o : g.nodes[i].outputs) available.insert(o);
+      }
+      sorted.push_back(u);
+      break;  // restart from the first unplaced unit: keeps the order stable
+    }
+    if (!progress) {
+      *error = "reconstruction units depend on each other in a cycle";
+      return false;
+    }
+  }
+  *units = std::move(sorted);
   return true;
 }
 
@@ -184,82 +379,183 @@ const char* granularity_name(Granularity g) {
   return "?";
 }
 
-bool list_units(const Graph& g, Granularity granularity, std::vector<ReconUnit>* out, std::string* error) {
-  out->clear();
-  if (granularity == Granularity::layer) {
-    // One weighted layer per unit. An unweighted node (pool, add, concat) joins the unit before it,
-    // so that the unit's output is what the next layers read; a Flatten / Reshape joins the layer
-    // after it (a Gemm needs to see the flatten to read NHWC data in the graph's NCHW order).
-    std::vector<int> reshapes;
-    ReconUnit cur;
-    std::vector<int> leading;  // unweighted nodes before the first weighted one
-    auto flush = [&] {
-      if (cur.nodes.empty()) return;
-      finish_unit(g, &cur);
-      out->push_back(cur);
-      cur = ReconUnit{};
-    };
-    for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
-      const Node& n = g.nodes[i];
-      if (n.dead) continue;
-      if (!is_supported(n)) {
-        *error = "reconstruction does not support " + n.label() + " inside a unit";
+bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* error) {
+  // Shapes at a concrete batch the model cannot have by accident (7 when the batch is symbolic):
+  // values whose first dimension is that batch, computed from the input, hold one slice per sample.
+  std::vector<Shape> in_shapes;
+  int64_t batch = 0;
+  for (int v : g.inputs) {
+    Shape s = g.values[v].shape;
+    if (!g.values[v].shape_known || s.empty()) {
+      *error = "reconstruction needs the input '" + g.values[v].name + "' to have a known shape";
+      return false;
+    }
+    if (s[0] == kSymbolicDim) s[0] = 7;
+    if (batch == 0) batch = s[0];
+    for (int64_t& d : s) {
+      if (d == kSymbolicDim) {
+        *error = "reconstruction needs the input '" + g.values[v].name + "' to have known sizes after the batch";
         return false;
       }
-      if (is_weighted(n)) {
-        flush();
-        cur.nodes = leading;
-        leading.clear();
-        cur.nodes.insert(cur.nodes.end(), reshapes.begin(), reshapes.end());
-        reshapes.clear();
-        cur.nodes.push_back(i);
-      } else if (n.op == "Flatten" || n.op == "Reshape") {
-        reshapes.push_back(i);
-      } else {
-        std::vector<int>& into = cur.nodes.empty() ? leading : cur.nodes;
-        into.insert(into.end(), reshapes.begin(), reshapes.end());
-        reshapes.clear();
-        into.push_back(i);
-      }
     }
-    cur.nodes.insert(cur.nodes.end(), reshapes.begin(), reshapes.end());
-    flush();
-    return true;
+    in_shapes.push_back(s);
   }
-  std::vector<ReconUnit> blocks;
-  if (!block_units(g, &blocks, error)) return false;
-  if (granularity == Granularity::block) {
-    *out = std::move(blocks);
-    return true;
+  ShapeState st;
+  if (std::string e = propagate_shapes(g, in_shapes, &st); !e.empty()) {
+    *error = "reconstruction: shape inference: " + e;
+    return false;
   }
-  if (granularity == Granularity::net) {
-    ReconUnit u;
-    u.name = "net";
-    for (const ReconUnit& b : blocks) u.nodes.insert(u.nodes.end(), b.nodes.begin(), b.nodes.end());
-    finish_unit(g, &u);
-    if (!u.nodes.empty()) out->push_back(u);
-    return true;
-  }
-  // stage: merge consecutive blocks while the output resolution stays the same.
-  ReconUnit cur;
-  int64_t cur_h = -1;
-  for (const ReconUnit& b : blocks) {
-    const int64_t h = b.output >= 0 ? height_of(g, b.output) : 0;
-    if (!cur.nodes.empty() && (h != cur_h || h == 0)) {
-      cur.name = "stage" + std::to_string(out->size()) + ":" + g.nodes[cur.nodes.front()].name;
-      finish_unit(g, &cur);
-      out->push_back(cur);
-      cur = ReconUnit{};
-    }
-    cur.nodes.insert(cur.nodes.end(), b.nodes.begin(), b.nodes.end());
-    cur_h = h;
-  }
-  if (!cur.nodes.empty()) {
-    cur.name = "stage" + std::to_string(out->size()) + ":" + g.nodes[cur.nodes.front()].name;
-    finish_unit(g, &cur);
-    out->push_back(cur);
+  ctx->batched.assign(g.values.size(), 0);
+  ctx->sample_shape.assign(g.values.size(), {});
+  for (size_t v = 0; v < g.values.size(); ++v) {
+    if (!st.has[v] || g.values[v].constant || st.known[v] || st.types[v] != DType::f32) continue;
+    const Shape& s = st.shapes[v];
+    if (s.empty() || s[0] != batch) continue;
+    ctx->batched[v] = 1;
+    ctx->sample_shape[v].assign(s.begin() + 1, s.end());
   }
   return true;
+}
+
+bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::string* why) {
+  const Node& n = g.nodes[node];
+  static const std::set<std::string> ops{"Conv",    "Gemm",        "Add",     "MaxPool", "AveragePool",
+                                         "GlobalAveragePool", "Concat", "Flatten", "Reshape", "Relu"};
+  if (ctx.keep.count(n.name)) {
+    *why = "kept float by the plan";
+    return false;
+  }
+  if (!ops.count(n.op)) {
+    *why = "no block layer for " + n.op;
+    return false;
+  }
+  auto image_or_vector = [&](int v) {
+    const size_t r = ctx.sample_shape[v].size();
+    return ctx.batched[v] && (r == 1 || r == 3);
+  };
+  if (n.outputs.size() != 1 || n.outputs[0] < 0 || !image_or_vector(n.outputs[0])) {
+    *why = "its output is not a per-sample [C, H, W] or [K] tensor";
+    return false;
+  }
+  // Which inputs carry data (the rest must be constants: weights, bias, shape).
+  size_t data_inputs = 1;
+  if (n.op == "Add" || n.op == "Concat") data_inputs = n.inputs.size();
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const int v = n.inputs[k];
+    if (v < 0) continue;
+    const bool data = k < data_inputs || (n.op == "Conv" && k == 3);
+    if (data && (g.values[v].constant || !image_or_vector(v))) {
+      *why = "input '" + g.values[v].name + "' is not a per-sample [C, H, W] or [K] tensor";
+      return false;
+    }
+    if (!data && !g.values[v].constant) {
+      *why = "input '" + g.values[v].name + "' is not a constant";
+      return false;
+    }
+  }
+  const Shape& out = ctx.sample_shape[n.outputs[0]];
+  if (n.op == "Flatten" || n.op == "Reshape") {  // a flatten keeps each sample's elements in order
+    if (out.size() != 1) {
+      *why = "only a flatten to [N, K] is an alias a block can follow";
+      return false;
+    }
+    return true;
+  }
+  if (n.op == "Add") {
+    if (n.inputs.size() != 2 || ctx.sample_shape[n.inputs[0]] != out || ctx.sample_shape[n.inputs[1]] != out) {
+      *why = "only an Add of two tensors of the same shape";
+      return false;
+    }
+    return true;
+  }
+  if (n.op == "Concat") {
+    const Shape& a = ctx.sample_shape[n.inputs[0]];
+    for (int v : n.inputs) {
+      const Shape& b = ctx.sample_shape[v];
+      if (a.size() != 3 || b.size() != 3 || b[1] != a[1] || b[2] != a[2]) {
+        *why = "only a channel concatenation of images";
+        return false;
+      }
+    }
+  }
+  LayerSpec s;
+  return layer_spec_of(g, n, &s, why);
+}
+
+bool list_units(const Graph& g, Granularity granularity, std::vector<ReconUnit>* out, std::string* error,
+                UnitContext* context) {
+  out->clear();
+  UnitContext local;
+  UnitContext& ctx = context ? *context : local;
+  if (ctx.batched.size() != g.values.size() && !annotate_batched_values(g, &ctx, error)) return false;
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (g.nodes[i].dead) continue;
+    for (int v : g.nodes[i].inputs) {
+      if (v >= 0) readers[v].push_back(static_cast<int>(i));
+    }
+  }
+  std::vector<char> ok(g.nodes.size(), 0);
+  std::vector<std::string> why(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!g.nodes[i].dead) ok[i] = node_trainable(g, static_cast<int>(i), ctx, &why[i]);
+  }
+  UnitWriter w{g, ctx, readers, out, {}};
+  if (granularity == Granularity::layer) {
+    layer_units(g, ok, why, w);
+  } else {
+    std::vector<ReconUnit> blocks;
+    UnitWriter bw{g, ctx, readers, &blocks, {}};
+    block_units(g, ok, why, bw);
+    if (granularity == Granularity::block) {
+      *out = std::move(blocks);
+    } else {
+      // stage: consecutive trained blocks while the output resolution stays the same; net: all
+      // consecutive trained blocks. Kept units stay apart.
+      ReconUnit cur;
+      int64_t cur_h = -1;
+      size_t merged = 0;
+      auto close = [&] {
+        if (cur.nodes.empty()) return;
+        const std::string first = g.nodes[cur.nodes.front()].name;
+        cur.name = granularity == Granularity::stage ? "stage" + std::to_string(out->size()) + ":" + first
+                                                     : "net" + std::to_string(merged++) + ":" + first;
+        w.push(std::move(cur));
+        cur = ReconUnit{};
+      };
+      for (ReconUnit& b : blocks) {
+        if (!b.trained) {
+          close();
+          out->push_back(std::move(b));
+          continue;
+        }
+        const int64_t h = height_of(ctx, b.output);
+        if (granularity == Granularity::stage && !cur.nodes.empty() && (h != cur_h || h == 0)) close();
+        cur.nodes.insert(cur.nodes.end(), b.nodes.begin(), b.nodes.end());
+        cur_h = h;
+      }
+      close();
+      if (granularity == Granularity::net && merged == 1) {
+        for (ReconUnit& u : *out) {
+          if (u.trained) u.name = "net";
+        }
+      }
+    }
+  }
+  split_escaping(g, ctx, readers, out);
+  return order_units(g, out, error);
+}
+
+int code_source(const Graph& g, int v, const std::set<std::string>* moving) {
+  static const std::set<std::string> moves_codes = {"MaxPool", "Resize",  "Reshape",  "Flatten", "Transpose",
+                                                    "Squeeze", "Unsqueeze", "Slice", "Split",   "Identity", "Pad"};
+  for (int guard = 0; v >= 0 && guard < 1000; ++guard) {
+    const int p = g.values[v].producer;
+    if (p < 0 || g.nodes[p].inputs.empty()) break;
+    if (moving ? !moving->count(g.nodes[p].name) : !moves_codes.count(g.nodes[p].op)) break;
+    v = g.nodes[p].inputs[0];
+  }
+  return v;
 }
 
 std::string describe_units(const Graph& g, const std::vector<ReconUnit>& units) {
@@ -268,6 +564,7 @@ std::string describe_units(const Graph& g, const std::vector<ReconUnit>& units) 
     const ReconUnit& u = units[i];
     s << i << " " << u.name << ": " << u.nodes.size() << " nodes, " << u.weighted << " weighted";
     if (u.residual) s << ", residual";
+    if (!u.trained) s << ", kept (" << u.reason << ")";
     s << " (";
     for (size_t k = 0; k < u.nodes.size(); ++k) s << (k ? " " : "") << g.nodes[u.nodes[k]].op;
     s << ")\n";
@@ -294,37 +591,16 @@ bool dims_of(const Graph& g, int v, Dims* d, std::string* error) {
   return true;
 }
 
-std::vector<float> floats_of(const Tensor& t) {
-  std::vector<float> out(t.elements());
-  for (size_t i = 0; i < out.size(); ++i) out[i] = t.float_at(i);
-  return out;
-}
-
-bool set_activation(const Node& n, LayerSpec* s, std::string* error) {
-  const std::string act = n.get_string("activation", "");
-  if (act.empty()) return true;
-  if (act == "relu") {
-    s->act = ActKind::relu;
-  } else if (act == "clip") {
-    s->act = ActKind::clip;
-    s->act_lo = n.get_float("act_a", 0.0f);
-    s->act_hi = n.get_float("act_b", 6.0f);
-  } else if (act == "hardswish") {
-    s->act = ActKind::hardswish;
-  } else {
-    *error = "activation '" + act + "' is not supported by reconstruction (" + n.label() + ")";
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::string* error,
                  std::vector<int>* graph_values) {
+  if (!unit.trained) {
+    *error = "unit '" + unit.name + "' is kept, not a block";
+    return false;
+  }
   std::map<int, int> bv;  // graph value -> block value
-  std::map<int, bool> nchw_flat;  // graph value -> flattened from an h x w > 1 NCHW tensor (dims of the source)
-  std::map<int, Dims> flat_src;
+  std::map<int, Dims> flat_src;  // graph value -> dims of the h x w > 1 NCHW tensor it flattens
   std::vector<Dims> in_dims;
   for (int v : unit.inputs) {
     Dims d;
@@ -346,8 +622,6 @@ bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::strin
   };
   for (int i : unit.nodes) {
     const Node& n = g.nodes[i];
-    LayerSpec s;
-    s.name = n.name;
     int x = 0;
     if (n.inputs.empty() || !input_of(n.inputs[0], &x)) {
       if (error->empty()) *error = n.label() + " without input";
@@ -357,141 +631,35 @@ bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::strin
       bv[n.outputs[0]] = x;
       Dims d;
       if (!dims_of(g, n.inputs[0], &d, error)) return false;
-      if (d.h * d.w > 1) flat_src[n.outputs[0]] = d;
+      auto src = flat_src.find(n.inputs[0]);  // a flatten of a flatten keeps the first's order
+      if (src != flat_src.end()) flat_src[n.outputs[0]] = src->second;
+      else if (d.h * d.w > 1) flat_src[n.outputs[0]] = d;
       continue;
     }
+    LayerSpec s;
+    if (!layer_spec_of(g, n, &s, error)) return false;
     s.inputs = {x};
-    if (n.op == "Conv") {
-      const Tensor* w = g.constant_of(n.inputs.size() > 1 ? n.inputs[1] : -1);
-      if (!w || w->rank() != 4) {
-        *error = n.label() + ": weights are not a constant OIHW tensor";
-        return false;
-      }
-      const auto ws = w->shape();
-      const std::vector<int64_t> ks = n.get_ints("kernel_shape", {ws[2], ws[3]});
-      const std::vector<int64_t> st = n.get_ints("strides", {1, 1}), dl = n.get_ints("dilations", {1, 1});
-      const std::vector<int64_t> pads = n.get_ints("pads", {0, 0, 0, 0});
-      if (n.get_string("auto_pad", "NOTSET") != "NOTSET" || pads.size() != 4 || ks.size() != 2 || st.size() != 2 ||
-          dl.size() != 2) {
-        *error = n.label() + ": only explicit 2-D pads are supported by reconstruction";
-        return false;
-      }
-      const int64_t groups = n.get_int("group", 1);
-      s.kind = LayerKind::conv;
-      s.conv.in_c = static_cast<size_t>(ws[1] * groups);
-      s.conv.out_c = static_cast<size_t>(ws[0]);
-      s.conv.groups = static_cast<size_t>(groups);
-      s.conv.kernel_h = static_cast<size_t>(ks[0]);
-      s.conv.kernel_w = static_cast<size_t>(ks[1]);
-      s.conv.stride_h = static_cast<size_t>(st[0]);
-      s.conv.stride_w = static_cast<size_t>(st[1]);
-      s.conv.dilation_h = static_cast<size_t>(dl[0]);
-      s.conv.dilation_w = static_cast<size_t>(dl[1]);
-      s.conv.pad_top = static_cast<size_t>(pads[0]);
-      s.conv.pad_left = static_cast<size_t>(pads[1]);
-      s.conv.pad_bottom = static_cast<size_t>(pads[2]);
-      s.conv.pad_right = static_cast<size_t>(pads[3]);
-      s.weight = floats_of(*w);
-      if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-        const Tensor* b = g.constant_of(n.inputs[2]);
-        if (!b) {
-          *error = n.label() + ": bias is not constant";
-          return false;
-        }
-        s.bias = floats_of(*b);
-      }
-      if (n.inputs.size() > 3 && n.inputs[3] >= 0) {
-        int r = 0;
-        if (!input_of(n.inputs[3], &r)) return false;
-        s.inputs.push_back(r);
-      }
-      if (!set_activation(n, &s, error)) return false;
-    } else if (n.op == "Gemm") {
-      const Tensor* w = g.constant_of(n.inputs.size() > 1 ? n.inputs[1] : -1);
-      if (!w || w->rank() != 2 || n.get_int("transA", 0) != 0 || n.get_float("alpha", 1.0f) != 1.0f ||
-          n.get_float("beta", 1.0f) != 1.0f) {
-        *error = n.label() + ": only Gemm with constant weights, no transA, alpha = beta = 1";
-        return false;
-      }
-      const bool tb = n.get_int("transB", 0) != 0;
-      const size_t nout = static_cast<size_t>(tb ? w->shape()[0] : w->shape()[1]);
-      const size_t k = static_cast<size_t>(tb ? w->shape()[1] : w->shape()[0]);
-      std::vector<float> wf = floats_of(*w);
-      s.weight.resize(nout * k);
-      for (size_t o = 0; o < nout; ++o) {
-        for (size_t j = 0; j < k; ++j) s.weight[o * k + j] = tb ? wf[o * k + j] : wf[j * nout + o];
-      }
-      auto fs = flat_src.find(n.inputs[0]);
-      if (fs != flat_src.end()) {  // column j of NCHW flatten (c, y, x) -> NHWC (y, x, c)
-        const Dims d = fs->second;
-        std::vector<float> p(s.weight.size());
-        for (size_t o = 0; o < nout; ++o)
-          for (size_t c = 0; c < d.c; ++c)
-            for (size_t y = 0; y < d.h * d.w; ++y) p[o * k + y * d.c + c] = s.weight[o * k + c * d.h * d.w + y];
-        s.weight = std::move(p);
-        s.flatten_hw = d.h * d.w;
-      }
-      s.kind = LayerKind::gemm;
-      s.gemm_out = nout;
-      if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
-        const Tensor* b = g.constant_of(n.inputs[2]);
-        if (!b || b->elements() != nout) {
-          *error = n.label() + ": bias must be a constant of N elements";
-          return false;
-        }
-        s.bias = floats_of(*b);
-      }
-      if (!set_activation(n, &s, error)) return false;
+    if (n.op == "Conv" && n.inputs.size() > 3 && n.inputs[3] >= 0) {
+      int r = 0;
+      if (!input_of(n.inputs[3], &r)) return false;
+      s.inputs.push_back(r);
     } else if (n.op == "Add") {
       int b = 0;
       if (n.inputs.size() != 2 || !input_of(n.inputs[1], &b)) {
         if (error->empty()) *error = n.label() + ": Add of two unit values expected";
         return false;
       }
-      s.kind = LayerKind::add;
       s.inputs.push_back(b);
-    } else if (n.op == "Relu") {  // a lone ReLU (not fused): an add with zero is not available, use pooling 1x1
-      s.kind = LayerKind::max_pool;
-      s.pool.kind = PoolKind::max;
-      s.act = ActKind::relu;
-    } else if (n.op == "GlobalAveragePool") {
-      s.kind = LayerKind::global_avg_pool;
-    } else if (n.op == "MaxPool" || n.op == "AveragePool") {
-      const std::vector<int64_t> ks = n.get_ints("kernel_shape", {});
-      const std::vector<int64_t> st = n.get_ints("strides", {1, 1});
-      const std::vector<int64_t> pads = n.get_ints("pads", {0, 0, 0, 0});
-      if (ks.size() != 2 || st.size() != 2 || pads.size() != 4 || n.get_string("auto_pad", "NOTSET") != "NOTSET" ||
-          n.get_int("ceil_mode", 0) != 0) {
-        *error = n.label() + ": only 2-D pooling with explicit pads and floor mode";
-        return false;
-      }
-      s.kind = n.op == "MaxPool" ? LayerKind::max_pool : LayerKind::avg_pool;
-      s.pool.kind = n.op == "MaxPool"                        ? PoolKind::max
-                    : n.get_int("count_include_pad", 0) != 0 ? PoolKind::avg_include_pad
-                                                             : PoolKind::avg_exclude_pad;
-      s.pool.kernel_h = static_cast<size_t>(ks[0]);
-      s.pool.kernel_w = static_cast<size_t>(ks[1]);
-      s.pool.stride_h = static_cast<size_t>(st[0]);
-      s.pool.stride_w = static_cast<size_t>(st[1]);
-      s.pool.pad_top = static_cast<size_t>(pads[0]);
-      s.pool.pad_left = static_cast<size_t>(pads[1]);
-      s.pool.pad_bottom = static_cast<size_t>(pads[2]);
-      s.pool.pad_right = static_cast<size_t>(pads[3]);
     } else if (n.op == "Concat") {
-      if (n.get_int("axis", 1) != 1) {
-        *error = n.label() + ": only channel concatenation";
-        return false;
-      }
-      s.kind = LayerKind::concat;
       s.inputs.clear();
       for (int v : n.inputs) {
         int b = 0;
         if (!input_of(v, &b)) return false;
         s.inputs.push_back(b);
       }
-    } else {
-      *error = "reconstruction does not support " + n.label();
-      return false;
+    } else if (n.op == "Gemm") {
+      auto fs = flat_src.find(n.inputs[0]);
+      if (fs != flat_src.end()) permute_flatten_columns(fs->second, &s);
     }
     bv[n.outputs[0]] = ni + static_cast<int>(layers.size());
     if (graph_values) graph_values->push_back(n.outputs[0]);

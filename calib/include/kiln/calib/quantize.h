@@ -62,6 +62,9 @@ struct PlannedLayer {
 struct QuantizeResult {
   Graph q;                              // the Q graph (logical; weights, biases, multipliers, blobs)
   std::vector<recon::UnitReport> units;  // with reconstruction: per unit, the loss before and after
+  // With reconstruction: squared error per calibration sample of the network output, quantized vs
+  // float, as reconstruction simulated the quantized network (the deployed one should agree).
+  double reconstruction_output_mse = 0.0;
   std::vector<PlannedLayer> layers;
   std::map<std::string, std::string> settings;  // recorded in the .kiln metadata
 };
@@ -70,5 +73,10 @@ struct QuantizeResult {
 // options.samples samples from `source` (rewinding it first). Errors name the layer or the sample.
 bool quantize_graph(const Graph& float_graph, SampleSource& source, const QuantizeOptions& options,
                     QuantizeResult* out, std::string* error);
+
+// The units options.reconstruction would train (and those it keeps), one line each as
+// recon::describe_units writes them, for the graph quantize_graph would reconstruct; *count: units.
+bool describe_reconstruction_units(const Graph& float_graph, const QuantizeOptions& options, std::string* listing,
+                                   size_t* count, std::string* error);
 
 }  // namespace kiln::calib

@@ -12,11 +12,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "kiln/calib/recon/reconstruct.h"
 #include "kiln/calib/recon/units.h"
+#include "kiln/calib/weight_quant.h"
 
 namespace kiln::calib::recon {
 
@@ -29,6 +32,18 @@ struct GraphReconOptions {
   std::map<std::string, int> layer_wbits;
   std::map<std::string, int> value_abits;
   bool quantize_activations = true;
+  // Kept units (units.h): the plan's observed parameters of the values it quantizes (by name; a
+  // value absent stays float there), how their quantized layers' weights are rounded, and the layers
+  // the plan keeps float (never trained, weights float).
+  std::map<std::string, QuantParams> observed_params;
+  WeightQuantOptions weights;
+  std::set<std::string> keep_float;
+  // The plan's nodes that move codes (pass-through ops, max pooling, resize): their outputs carry
+  // their input's parameters. Unset: every node of those kinds (units.h, code_source).
+  std::optional<std::set<std::string>> code_moving;
+  // The plan's values Q holds as floats (graph inputs, float islands' outputs: integer ops read them
+  // through a kiln.Quantize) and the nodes that read floats (float islands). Unset: all codes.
+  std::optional<std::set<std::string>> float_values, float_readers;
   ReconOptions recon;     // per-unit settings (iters, batch, lr, lambda, drop_prob, seed, threads)
   bool qdrop = false;     // also mix block inputs between the quantized and float networks (drop_prob)
   // BRECQ's Fisher-diagonal loss: each output element of a unit weighted by (|g| + 1)^2, g the gradient
@@ -48,6 +63,8 @@ struct UnitReport {
   double nearest_loss = 0.0;  // block output error per sample and pixel before reconstruction (nearest rounding)
   double final_loss = 0.0;    // ...after
   double fisher_mean = 0.0;   // mean Fisher weight of the unit's outputs (0: MSE loss)
+  bool kept = false;          // a kept unit: evaluated, not trained (losses 0)
+  std::string reason;         // ...and why
 };
 
 struct GraphReconResult {
@@ -59,7 +76,7 @@ struct GraphReconResult {
   double output_mse = 0.0;  // squared error per sample of the quantized network's output vs float
 };
 
-// `samples`: n graph inputs in NCHW order ([n, C, H, W] or [n, K]), already preprocessed.
+// `samples`: n graph inputs in logical order ([n, C, H, W], [n, K], ...), already preprocessed.
 bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t n, const GraphReconOptions& options,
                        GraphReconResult* out, std::string* error);
 
