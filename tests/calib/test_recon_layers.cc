@@ -213,6 +213,44 @@ TEST(ReconLayers, PoolingGradients) {
   }
 }
 
+// Weight gradients of a batch that spans several kGradChunk chunks and a tail, on two threads, are
+// the sums of the per-sample gradients (the chunked, ordered reduction loses nothing).
+TEST(ReconLayers, ChunkedWeightGradientsSumEverySample) {
+  const size_t n = 2 * kGradChunk + 3;
+  set_compute_threads(2);
+  const ConvCase c = conv_case(2);
+  ConvLayer conv;
+  ASSERT_EQ(conv.init(c.g), "");
+  const size_t oh = c.g.out_h(c.h), ow = c.g.out_w(c.w), xs = c.h * c.w * c.g.in_c, ys = oh * ow * c.g.out_c;
+  std::vector<float> x = random_vec(n * xs, 41), dy = random_vec(n * ys, 42);
+  std::vector<float> dw(c.g.weight_elements()), db(c.g.out_c), dw1(dw.size()), db1(db.size());
+  ASSERT_EQ(conv.backward_weights(n, c.h, c.w, x.data(), dy.data(), dw.data(), db.data()), "");
+  std::vector<double> sw(dw.size(), 0.0), sb(db.size(), 0.0);
+  for (size_t s = 0; s < n; ++s) {
+    ASSERT_EQ(conv.backward_weights(1, c.h, c.w, x.data() + s * xs, dy.data() + s * ys, dw1.data(), db1.data()), "");
+    for (size_t i = 0; i < dw.size(); ++i) sw[i] += dw1[i];
+    for (size_t i = 0; i < db.size(); ++i) sb[i] += db1[i];
+  }
+  for (size_t i = 0; i < dw.size(); ++i) EXPECT_NEAR(dw[i], sw[i], 1e-4 * (1.0 + std::fabs(sw[i]))) << i;
+  for (size_t i = 0; i < db.size(); ++i) EXPECT_NEAR(db[i], sb[i], 1e-4 * (1.0 + std::fabs(sb[i]))) << i;
+
+  InnerProductLayer ip;
+  const size_t k = 13, out = 7;
+  ASSERT_EQ(ip.init(k, out), "");
+  std::vector<float> a = random_vec(n * k, 43), g = random_vec(n * out, 44);
+  std::vector<float> gw(out * k), gb(out), gw1(gw.size()), gb1(gb.size());
+  ASSERT_EQ(ip.backward_weights(n, a.data(), g.data(), gw.data(), gb.data()), "");
+  std::vector<double> tw(gw.size(), 0.0), tb(gb.size(), 0.0);
+  for (size_t s = 0; s < n; ++s) {
+    ASSERT_EQ(ip.backward_weights(1, a.data() + s * k, g.data() + s * out, gw1.data(), gb1.data()), "");
+    for (size_t i = 0; i < gw.size(); ++i) tw[i] += gw1[i];
+    for (size_t i = 0; i < gb.size(); ++i) tb[i] += gb1[i];
+  }
+  for (size_t i = 0; i < gw.size(); ++i) EXPECT_NEAR(gw[i], tw[i], 1e-4 * (1.0 + std::fabs(tw[i]))) << i;
+  for (size_t i = 0; i < gb.size(); ++i) EXPECT_NEAR(gb[i], tb[i], 1e-4 * (1.0 + std::fabs(tb[i]))) << i;
+  set_compute_threads(1);
+}
+
 TEST(ReconLayers, BadGeometryIsAnError) {
   ConvLayer conv;
   ConvGeometry g;

@@ -136,7 +136,9 @@ TEST_P(ReconUnitsKept, UntrainableOpsBecomeKeptUnits) {
     for (size_t k = 0; k < units.size(); ++k) {
       for (int v : units[k].inputs) {
         const int p = g.values[v].producer;
-        if (p >= 0) EXPECT_LT(unit_of[p], static_cast<int>(k)) << "reads a later unit's '" << g.values[v].name << "'";
+        if (p >= 0) {
+          EXPECT_LT(unit_of[p], static_cast<int>(k)) << "reads a later unit's '" << g.values[v].name << "'";
+        }
       }
     }
     EXPECT_GT(kept, 0u) << where;

@@ -1,5 +1,6 @@
 #include "kiln/calib/recon/dnnl_layers.h"
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 
@@ -9,6 +10,9 @@
 extern "C" {
 void omp_set_num_threads(int);
 int omp_get_max_threads(void);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+void GOMP_parallel(void (*fn)(void*), void* data, unsigned num_threads, unsigned flags);  // libgomp's ABI
 }
 
 namespace kiln::calib::recon {
@@ -48,6 +52,46 @@ std::string guarded(F&& f) {
   return "";
 }
 
+// Runs f(chunk, slot) for chunk in [0, chunks) on min(threads, chunks) OpenMP threads (slot: the
+// thread's index); oneDNN primitives called inside run on their calling thread alone.
+template <class F>
+void for_each_chunk(size_t chunks, int threads, F& f) {
+  const unsigned t = static_cast<unsigned>(std::max(1, std::min<int>(threads, static_cast<int>(chunks))));
+  if (t == 1) {
+    for (size_t c = 0; c < chunks; ++c) f(c, 0);
+    return;
+  }
+  struct Ctx {
+    F* f;
+    size_t chunks;
+  } ctx{&f, chunks};
+  GOMP_parallel(
+      [](void* p) {
+        auto* c = static_cast<Ctx*>(p);
+        const int slot = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (size_t i = static_cast<size_t>(slot); i < c->chunks; i += static_cast<size_t>(nt)) (*c->f)(i, slot);
+      },
+      &ctx, t, 0);
+}
+
+// Creates primitives as a single thread would (oneDNN sizes its work split at creation).
+template <class F>
+void create_single_threaded(F&& f) {
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  f();
+  omp_set_num_threads(before);
+}
+
+// Adds partials [chunks][count] in chunk order into out[count].
+void sum_chunks(const std::vector<float>& partials, size_t chunks, size_t count, float* out) {
+  std::copy(partials.begin(), partials.begin() + static_cast<std::ptrdiff_t>(count), out);
+  for (size_t c = 1; c < chunks; ++c) {
+    const float* p = partials.data() + c * count;
+    for (size_t i = 0; i < count; ++i) out[i] += p[i];
+  }
+}
+
 }  // namespace
 
 void set_compute_threads(int threads) {
@@ -77,14 +121,12 @@ std::string ConvGeometry::validate() const {
 struct ConvLayer::Prims {
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
-  dnnl::convolution_backward_weights::primitive_desc bwd_weights_pd;
   dnnl::convolution_forward fwd;
   dnnl::convolution_backward_data bwd_data;
-  dnnl::convolution_backward_weights bwd_weights;
   memory::desc src_md, dst_md, user_w_md, bias_md;
-  memory fwd_w, bwd_data_w, bwd_w_diff;  // weights in the primitives' layouts
-  // user layout -> fwd_w / bwd_data_w, bwd_w_diff -> user layout (created once: reorders are JIT code)
-  dnnl::reorder to_fwd_w, to_bwd_data_w, from_bwd_w_diff;
+  memory fwd_w, bwd_data_w;  // weights in the primitives' layouts
+  // user layout -> fwd_w / bwd_data_w (created once: reorders are JIT code)
+  dnnl::reorder to_fwd_w, to_bwd_data_w;
   memory zero_bias;
   std::vector<float> zero_bias_data;
 };
@@ -134,20 +176,13 @@ ConvLayer::Prims* ConvLayer::prims(size_t n, size_t h, size_t w, std::string* er
     dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->dst_md, strides,
                                              dil, pl, pr);
     p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, eng, p->fwd_pd);
-    dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->bias_md,
-                                                p->dst_md, strides, dil, pl, pr);
-    p->bwd_weights_pd = dnnl::convolution_backward_weights::primitive_desc(wd, eng, p->fwd_pd);
     p->fwd = dnnl::convolution_forward(p->fwd_pd);
     p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
-    p->bwd_weights = dnnl::convolution_backward_weights(p->bwd_weights_pd);
     p->fwd_w = memory(p->fwd_pd.weights_desc(), eng);
     p->bwd_data_w = memory(p->bwd_data_pd.weights_desc(), eng);
-    p->bwd_w_diff = memory(p->bwd_weights_pd.diff_weights_desc(), eng);
     p->to_fwd_w = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->user_w_md, eng, p->fwd_w.get_desc()));
     p->to_bwd_data_w =
         dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->user_w_md, eng, p->bwd_data_w.get_desc()));
-    p->from_bwd_w_diff =
-        dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->bwd_w_diff.get_desc(), eng, p->user_w_md));
     p->zero_bias_data.assign(g_.out_c, 0.0f);
     p->zero_bias = user_mem(p->bias_md, p->zero_bias_data.data());
   });
@@ -185,26 +220,110 @@ std::string ConvLayer::backward_data(size_t n, size_t h, size_t w, const float* 
   });
 }
 
+// One-thread backward-weights primitive for a chunk of n samples, with a user scratchpad (chunks
+// run concurrently).
+struct ConvLayer::GradPrims {
+  dnnl::convolution_backward_weights bwd;
+  memory::desc src_md, dst_md, diff_w_md, user_w_md, bias_md, scratch_md;
+  dnnl::reorder to_user;
+};
+
+ConvLayer::GradPrims* ConvLayer::grad_prims(size_t n, size_t h, size_t w, std::string* error) {
+  auto key = std::make_tuple(n, h, w);
+  auto it = grad_cache_.find(key);
+  if (it != grad_cache_.end()) return it->second.get();
+  const size_t oh = g_.out_h(h), ow = g_.out_w(w);
+  auto p = std::make_unique<GradPrims>();
+  create_single_threaded([&] {
+    *error = guarded([&] {
+      auto& eng = dnnl_ctx().engine;
+      p->src_md = memory::desc({D(n), D(g_.in_c), D(h), D(w)}, dt::f32, tag::nhwc);
+      p->dst_md = memory::desc({D(n), D(g_.out_c), D(oh), D(ow)}, dt::f32, tag::nhwc);
+      memory::dims wdims;
+      if (g_.groups > 1) {
+        wdims = {D(g_.groups), D(g_.out_c / g_.groups), D(g_.in_c / g_.groups), D(g_.kernel_h), D(g_.kernel_w)};
+        p->user_w_md = memory::desc(wdims, dt::f32, tag::goihw);
+      } else {
+        wdims = {D(g_.out_c), D(g_.in_c), D(g_.kernel_h), D(g_.kernel_w)};
+        p->user_w_md = memory::desc(wdims, dt::f32, tag::oihw);
+      }
+      const memory::desc any_w(wdims, dt::f32, tag::any);
+      p->bias_md = memory::desc({D(g_.out_c)}, dt::f32, tag::x);
+      const memory::dims strides{D(g_.stride_h), D(g_.stride_w)};
+      const memory::dims dil{D(g_.dilation_h - 1), D(g_.dilation_w - 1)};
+      const memory::dims pl{D(g_.pad_top), D(g_.pad_left)}, pr{D(g_.pad_bottom), D(g_.pad_right)};
+      dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                         p->src_md, any_w, p->bias_md, p->dst_md, strides, dil, pl, pr);
+      dnnl::convolution_forward::primitive_desc fpd(fd, eng);
+      dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->bias_md,
+                                                  p->dst_md, strides, dil, pl, pr);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
+      p->bwd = dnnl::convolution_backward_weights(wpd);
+      p->diff_w_md = wpd.diff_weights_desc();
+      p->scratch_md = wpd.scratchpad_desc();
+      p->to_user = dnnl::reorder(dnnl::reorder::primitive_desc(eng, p->diff_w_md, eng, p->user_w_md));
+    });
+  });
+  if (!error->empty()) return nullptr;
+  GradPrims* raw = p.get();
+  grad_cache_.emplace(key, std::move(p));
+  return raw;
+}
+
 std::string ConvLayer::backward_weights(size_t n, size_t h, size_t w, const float* x, const float* dy, float* dweight,
                                         float* dbias) {
+  const size_t oh = g_.out_h(h), ow = g_.out_w(w);
+  if (n == 0 || oh == 0 || ow == 0) return "convolution: empty input or kernel larger than the padded input";
+  const size_t chunks = (n + kGradChunk - 1) / kGradChunk;
   std::string err;
-  Prims* p = prims(n, h, w, &err);
-  if (!p) return err;
-  std::vector<float> scratch_bias;
-  if (!dbias) {
-    scratch_bias.resize(g_.out_c);
-    dbias = scratch_bias.data();
+  GradPrims* full = grad_prims(kGradChunk, h, w, &err);
+  GradPrims* tail = n % kGradChunk ? grad_prims(n % kGradChunk, h, w, &err) : full;
+  if (!full || !tail) return err;
+  const size_t wsize = g_.weight_elements(), xs = h * w * g_.in_c, ys = oh * ow * g_.out_c;
+  partial_w_.resize(chunks * wsize);
+  partial_b_.resize(chunks * g_.out_c);
+  const int threads = std::min<int>(compute_threads(), static_cast<int>(chunks));
+  auto& eng = dnnl_ctx().engine;
+  std::vector<dnnl::stream> streams;
+  std::vector<memory> diff_w, scratch;
+  std::vector<std::string> errors(static_cast<size_t>(std::max(threads, 1)));
+  for (int t = 0; t < std::max(threads, 1); ++t) {  // per thread slot: a stream and the primitive's buffers
+    streams.emplace_back(eng);
+    diff_w.emplace_back(full->diff_w_md, eng);
+    scratch.emplace_back(full->scratch_md.get_size() >= tail->scratch_md.get_size() ? full->scratch_md
+                                                                                       : tail->scratch_md,
+                         eng);
   }
-  return guarded([&] {
-    memory src = user_mem(p->src_md, x), ddst = user_mem(p->dst_md, dy);
-    memory db = user_mem(p->bias_md, dbias);
-    p->bwd_weights.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, src},
-                                               {DNNL_ARG_DIFF_DST, ddst},
-                                               {DNNL_ARG_DIFF_WEIGHTS, p->bwd_w_diff},
-                                               {DNNL_ARG_DIFF_BIAS, db}});
-    memory uw = user_mem(p->user_w_md, dweight);
-    p->from_bwd_w_diff.execute(dnnl_ctx().stream, p->bwd_w_diff, uw);
-  });
+  auto run = [&](size_t c, int slot) {
+    const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, n - s0);
+    GradPrims* gp = nc == kGradChunk ? full : tail;
+    const std::string e = guarded([&] {
+      dnnl::stream& st = streams[static_cast<size_t>(slot)];
+      memory src(gp->src_md, eng, const_cast<float*>(x + s0 * xs));
+      memory ddst(gp->dst_md, eng, const_cast<float*>(dy + s0 * ys));
+      memory db(gp->bias_md, eng, partial_b_.data() + c * g_.out_c);
+      memory dw(gp->diff_w_md, eng, diff_w[static_cast<size_t>(slot)].get_data_handle());
+      memory sp(gp->scratch_md, eng, scratch[static_cast<size_t>(slot)].get_data_handle());
+      gp->bwd.execute(st, {{DNNL_ARG_SRC, src},
+                           {DNNL_ARG_DIFF_DST, ddst},
+                           {DNNL_ARG_DIFF_WEIGHTS, dw},
+                           {DNNL_ARG_DIFF_BIAS, db},
+                           {DNNL_ARG_SCRATCHPAD, sp}});
+      memory uw(gp->user_w_md, eng, partial_w_.data() + c * wsize);
+      gp->to_user.execute(st, dw, uw);
+      st.wait();
+    });
+    if (!e.empty()) errors[static_cast<size_t>(slot)] = e;
+  };
+  for_each_chunk(chunks, threads, run);
+  for (const std::string& e : errors) {
+    if (!e.empty()) return e;
+  }
+  sum_chunks(partial_w_, chunks, wsize, dweight);
+  if (dbias) sum_chunks(partial_b_, chunks, g_.out_c, dbias);
+  return "";
 }
 
 // ---- inner product ----
@@ -212,7 +331,6 @@ std::string ConvLayer::backward_weights(size_t n, size_t h, size_t w, const floa
 struct InnerProductLayer::Prims {
   dnnl::inner_product_forward fwd;
   dnnl::inner_product_backward_data bwd_data;
-  dnnl::inner_product_backward_weights bwd_weights;
   memory::desc src_md, dst_md, w_md, bias_md;
   std::vector<float> zero_bias;
 };
@@ -248,11 +366,8 @@ InnerProductLayer::Prims* InnerProductLayer::prims(size_t m, std::string* error)
     dnnl::inner_product_forward::desc fd(dnnl::prop_kind::forward_training, p->src_md, p->w_md, p->bias_md, p->dst_md);
     dnnl::inner_product_forward::primitive_desc fpd(fd, eng);
     dnnl::inner_product_backward_data::desc bd(p->src_md, p->w_md, p->dst_md);
-    dnnl::inner_product_backward_weights::desc wd(p->src_md, p->w_md, p->bias_md, p->dst_md);
     p->fwd = dnnl::inner_product_forward(fpd);
     p->bwd_data = dnnl::inner_product_backward_data(dnnl::inner_product_backward_data::primitive_desc(bd, eng, fpd));
-    p->bwd_weights =
-        dnnl::inner_product_backward_weights(dnnl::inner_product_backward_weights::primitive_desc(wd, eng, fpd));
     p->zero_bias.assign(n_, 0.0f);
   });
   if (!error->empty()) return nullptr;
@@ -284,22 +399,82 @@ std::string InnerProductLayer::backward_data(size_t m, const float* dy, const fl
   });
 }
 
+struct InnerProductLayer::GradPrims {
+  dnnl::inner_product_backward_weights bwd;
+  memory::desc src_md, dst_md, w_md, bias_md, scratch_md;
+};
+
+InnerProductLayer::GradPrims* InnerProductLayer::grad_prims(size_t m, std::string* error) {
+  auto it = grad_cache_.find(m);
+  if (it != grad_cache_.end()) return it->second.get();
+  auto p = std::make_unique<GradPrims>();
+  create_single_threaded([&] {
+    *error = guarded([&] {
+      auto& eng = dnnl_ctx().engine;
+      p->src_md = memory::desc({D(m), D(k_)}, dt::f32, tag::nc);
+      p->dst_md = memory::desc({D(m), D(n_)}, dt::f32, tag::nc);
+      p->w_md = memory::desc({D(n_), D(k_)}, dt::f32, tag::oi);
+      p->bias_md = memory::desc({D(n_)}, dt::f32, tag::x);
+      dnnl::inner_product_forward::desc fd(dnnl::prop_kind::forward_training, p->src_md, p->w_md, p->bias_md,
+                                           p->dst_md);
+      dnnl::inner_product_forward::primitive_desc fpd(fd, eng);
+      dnnl::inner_product_backward_weights::desc wd(p->src_md, p->w_md, p->bias_md, p->dst_md);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      dnnl::inner_product_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
+      p->bwd = dnnl::inner_product_backward_weights(wpd);
+      p->scratch_md = wpd.scratchpad_desc();
+    });
+  });
+  if (!error->empty()) return nullptr;
+  GradPrims* raw = p.get();
+  grad_cache_.emplace(m, std::move(p));
+  return raw;
+}
+
 std::string InnerProductLayer::backward_weights(size_t m, const float* x, const float* dy, float* dweight,
                                                 float* dbias) {
+  if (m == 0) return "inner product: empty batch";
+  const size_t chunks = (m + kGradChunk - 1) / kGradChunk;
   std::string err;
-  Prims* p = prims(m, &err);
-  if (!p) return err;
-  std::vector<float> scratch;
-  if (!dbias) {
-    scratch.resize(n_);
-    dbias = scratch.data();
+  GradPrims* full = grad_prims(kGradChunk, &err);
+  GradPrims* tail = m % kGradChunk ? grad_prims(m % kGradChunk, &err) : full;
+  if (!full || !tail) return err;
+  const size_t wsize = n_ * k_;
+  partial_w_.resize(chunks * wsize);
+  partial_b_.resize(chunks * n_);
+  const int threads = std::min<int>(compute_threads(), static_cast<int>(chunks));
+  auto& eng = dnnl_ctx().engine;
+  std::vector<dnnl::stream> streams;
+  std::vector<memory> scratch;
+  std::vector<std::string> errors(static_cast<size_t>(std::max(threads, 1)));
+  for (int t = 0; t < std::max(threads, 1); ++t) {
+    streams.emplace_back(eng);
+    scratch.emplace_back(full->scratch_md.get_size() >= tail->scratch_md.get_size() ? full->scratch_md
+                                                                                       : tail->scratch_md,
+                         eng);
   }
-  return guarded([&] {
-    p->bwd_weights.execute(dnnl_ctx().stream, {{DNNL_ARG_SRC, user_mem(p->src_md, x)},
-                                               {DNNL_ARG_DIFF_DST, user_mem(p->dst_md, dy)},
-                                               {DNNL_ARG_DIFF_WEIGHTS, user_mem(p->w_md, dweight)},
-                                               {DNNL_ARG_DIFF_BIAS, user_mem(p->bias_md, dbias)}});
-  });
+  auto run = [&](size_t c, int slot) {
+    const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, m - s0);
+    GradPrims* gp = nc == kGradChunk ? full : tail;
+    const std::string e = guarded([&] {
+      dnnl::stream& st = streams[static_cast<size_t>(slot)];
+      gp->bwd.execute(st, {{DNNL_ARG_SRC, memory(gp->src_md, eng, const_cast<float*>(x + s0 * k_))},
+                           {DNNL_ARG_DIFF_DST, memory(gp->dst_md, eng, const_cast<float*>(dy + s0 * n_))},
+                           {DNNL_ARG_DIFF_WEIGHTS, memory(gp->w_md, eng, partial_w_.data() + c * wsize)},
+                           {DNNL_ARG_DIFF_BIAS, memory(gp->bias_md, eng, partial_b_.data() + c * n_)},
+                           {DNNL_ARG_SCRATCHPAD, memory(gp->scratch_md, eng, scratch[static_cast<size_t>(slot)].get_data_handle())}});
+      st.wait();
+    });
+    if (!e.empty()) errors[static_cast<size_t>(slot)] = e;
+  };
+  for_each_chunk(chunks, threads, run);
+  for (const std::string& e : errors) {
+    if (!e.empty()) return e;
+  }
+  sum_chunks(partial_w_, chunks, wsize, dweight);
+  if (dbias) sum_chunks(partial_b_, chunks, n_, dbias);
+  return "";
 }
 
 // ---- eltwise ----

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 #include <tuple>
 
 namespace kiln::calib::recon {
@@ -19,6 +20,12 @@ namespace kiln::calib::recon {
 // Threads oneDNN uses from the calling thread on (OpenMP). <= 0: every hardware thread.
 void set_compute_threads(int threads);
 int compute_threads();
+
+// Weight gradients sum over the batch in fixed chunks of this many samples, each chunk reduced by a
+// one-thread oneDNN primitive, the chunks spread over the threads and added in chunk order: oneDNN's
+// own multi-thread reductions add in an order that depends on the thread count, and reconstruction
+// must give the same model for a seed whatever --threads is.
+inline constexpr size_t kGradChunk = 8;
 
 struct ConvGeometry {
   size_t in_c = 0, out_c = 0, groups = 1;
@@ -46,15 +53,20 @@ class ConvLayer {
   std::string forward(size_t n, size_t h, size_t w, const float* x, const float* weight, const float* bias, float* y);
   // dx = conv^T(dy, weight).
   std::string backward_data(size_t n, size_t h, size_t w, const float* dy, const float* weight, float* dx);
-  // dweight (OIHW) and dbias (may be null) from x and dy; overwritten, not accumulated.
+  // dweight (OIHW) and dbias (may be null) from x and dy; overwritten, not accumulated. The same
+  // bits whatever the thread count (see kGradChunk).
   std::string backward_weights(size_t n, size_t h, size_t w, const float* x, const float* dy, float* dweight,
                                float* dbias);
 
  private:
   struct Prims;
+  struct GradPrims;
   Prims* prims(size_t n, size_t h, size_t w, std::string* error);
+  GradPrims* grad_prims(size_t n, size_t h, size_t w, std::string* error);
   ConvGeometry g_;
   std::map<std::tuple<size_t, size_t, size_t, int>, std::unique_ptr<Prims>> cache_;
+  std::map<std::tuple<size_t, size_t, size_t>, std::unique_ptr<GradPrims>> grad_cache_;
+  std::vector<float> partial_w_, partial_b_;
 };
 
 // Gemm / inner product: y[m, n_out] = x[m, k] * weight[n_out, k]^T + bias.
@@ -69,13 +81,18 @@ class InnerProductLayer {
   size_t n_out() const { return n_; }
   std::string forward(size_t m, const float* x, const float* weight, const float* bias, float* y);
   std::string backward_data(size_t m, const float* dy, const float* weight, float* dx);
+  // The same bits whatever the thread count (see kGradChunk).
   std::string backward_weights(size_t m, const float* x, const float* dy, float* dweight, float* dbias);
 
  private:
   struct Prims;
+  struct GradPrims;
   Prims* prims(size_t m, std::string* error);
+  GradPrims* grad_prims(size_t m, std::string* error);
   size_t k_ = 0, n_ = 0;
   std::map<std::pair<size_t, int>, std::unique_ptr<Prims>> cache_;
+  std::map<size_t, std::unique_ptr<GradPrims>> grad_cache_;
+  std::vector<float> partial_w_, partial_b_;
 };
 
 enum class EltwiseKind : uint8_t { relu, clip, hardswish };
