@@ -130,6 +130,88 @@ TEST(ReconBlock, FloatBackwardMatchesFiniteDifferences) {
   EXPECT_GE(agree, checked - 3) << agree << " of " << checked;
 }
 
+// x(5x5x6) -> conv1x1 -> silu -> [global avg pool -> conv1x1 -> hardsigmoid] gate -> mul -> sigmoid ->
+// leaky relu -> tanh: a squeeze-excitation block and every element-wise activation a block learns.
+TEST(ReconBlock, GateAndActivationBackwardMatchesFiniteDifferences) {
+  std::vector<LayerSpec> l;
+  l.push_back(conv_spec("c1", {0}, 6, 6, 1, 1, 1, ActKind::none, 31));
+  auto act = [](const char* name, int in, ActKind k, float alpha = 0.0f, float beta = 0.0f) {
+    LayerSpec s;
+    s.name = name;
+    s.kind = LayerKind::activation;
+    s.inputs = {in};
+    s.act = k;
+    s.act_alpha = alpha;
+    s.act_beta = beta;
+    return s;
+  };
+  l.push_back(act("silu", 1, ActKind::silu));
+  LayerSpec gap;
+  gap.name = "gap";
+  gap.kind = LayerKind::global_avg_pool;
+  gap.inputs = {2};
+  l.push_back(gap);
+  l.push_back(conv_spec("c2", {3}, 6, 6, 1, 1, 1, ActKind::none, 33));
+  l.push_back(act("hsig", 4, ActKind::hardsigmoid, 1.0f / 6.0f, 0.5f));
+  LayerSpec mul;
+  mul.name = "mul";
+  mul.kind = LayerKind::mul;
+  mul.inputs = {2, 5};
+  l.push_back(mul);
+  l.push_back(act("sig", 6, ActKind::sigmoid));
+  l.push_back(act("leaky", 7, ActKind::leaky_relu, 0.1f));
+  l.push_back(act("tanh", 8, ActKind::tanh));
+  Block b;
+  ASSERT_EQ(b.init(std::move(l), {Dims{5, 5, 6}}), "");
+  const size_t n = 2;
+  std::vector<float> x = random_vec(n * 5 * 5 * 6, 35, -2.0f, 2.0f);
+  ASSERT_EQ(b.forward({x.data()}, n), "");
+  const std::vector<float> r = random_vec(n * 5 * 5 * 6, 36);
+  ASSERT_EQ(b.backward(r.data()), "");
+  const std::vector<float> dx = b.input_grad(0), dw0 = b.weight_grad(0), dw3 = b.weight_grad(3);
+  auto loss = [&] {
+    EXPECT_EQ(b.forward({x.data()}, n), "");
+    return weighted_sum(b.output(), r);
+  };
+  const float eps = 1e-2f;
+  std::mt19937 rng(5);
+  int checked = 0, agree = 0;
+  auto probe = [&](float* p, float g) {
+    const float keep = *p;
+    *p = keep + eps;
+    const double up = loss();
+    *p = keep - eps;
+    const double down = loss();
+    *p = keep;
+    const double fd = (up - down) / (2.0 * eps);
+    ++checked;
+    if (std::fabs(fd - g) <= 2e-3 + 2e-2 * std::fabs(g)) ++agree;  // a probe may straddle a kink
+  };
+  for (int t = 0; t < 40; ++t) {
+    const size_t i = rng() % x.size();
+    probe(&x[i], dx[i]);
+  }
+  for (size_t layer : {0u, 3u}) {
+    std::vector<float>& w = b.mutable_layers()[layer].weight;
+    const std::vector<float>& dw = layer == 0 ? dw0 : dw3;
+    for (int t = 0; t < 20; ++t) {
+      const size_t i = rng() % w.size();
+      probe(&w[i], dw[i]);
+    }
+  }
+  EXPECT_GE(agree, checked - 3) << agree << " of " << checked;
+  // A gate of the wrong width is an error.
+  std::vector<LayerSpec> bad;
+  bad.push_back(conv_spec("c", {0}, 6, 4, 1, 1, 1, ActKind::none, 37));
+  LayerSpec m2;
+  m2.name = "m";
+  m2.kind = LayerKind::mul;
+  m2.inputs = {0, 1};
+  bad.push_back(m2);
+  Block wrong;
+  EXPECT_NE(wrong.init(std::move(bad), {Dims{5, 5, 6}}), "");
+}
+
 TEST(ReconBlock, AdaRoundGradientThroughTheBlockMatchesFiniteDifferences) {
   Block b = test_block();
   const size_t n = 3;

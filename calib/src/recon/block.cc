@@ -5,6 +5,7 @@
 
 #include "kiln/calib/activation_observer.h"
 #include "kiln/calib/weight_quant.h"
+#include "kiln/kernels/f32/elementwise.h"
 
 namespace kiln::calib::recon {
 namespace {
@@ -14,6 +15,10 @@ void add_into(std::vector<float>& dst, const float* src, size_t count) {
 }
 
 bool weighted(LayerKind k) { return k == LayerKind::conv || k == LayerKind::gemm; }
+
+// Activations oneDNN's eltwise layer runs (the rest run on the runtime's f32 kernels, as Q's float
+// path evaluates its lookup tables, with their derivatives below).
+bool onednn_activation(ActKind a) { return a == ActKind::relu || a == ActKind::clip || a == ActKind::hardswish; }
 
 FusedActivation fused_of(const LayerSpec& s) {
   if (s.act == ActKind::relu) return FusedActivation::relu;
@@ -105,8 +110,20 @@ std::string Block::init(std::vector<LayerSpec> layers, std::vector<Dims> input_d
           out.c += dims_[v].c;
         }
         break;
+      case LayerKind::activation:
+        if (s.inputs.size() != 1 || s.act == ActKind::none) return "an activation layer takes one input" + where;
+        out = x;
+        break;
+      case LayerKind::mul: {
+        if (s.inputs.size() != 2) return "mul takes two inputs" + where;
+        const Dims b = dims_[s.inputs[1]];
+        const bool same = b.h == x.h && b.w == x.w && b.c == x.c, gate = b.h == 1 && b.w == 1 && b.c == x.c;
+        if (!same && !gate) return "mul: the second operand is neither the first's shape nor [1, 1, C]" + where;
+        out = x;
+        break;
+      }
     }
-    if (s.act != ActKind::none) {
+    if (onednn_activation(s.act)) {
       act_[l].init(s.act == ActKind::relu ? EltwiseKind::relu
                    : s.act == ActKind::clip ? EltwiseKind::clip
                                             : EltwiseKind::hardswish,
@@ -243,6 +260,58 @@ void Block::effective_params(size_t l) {
   }
 }
 
+std::string Block::activation_forward(size_t l, size_t count, const float* x, float* y) const {
+  const LayerSpec& s = layers_[l];
+  if (onednn_activation(s.act)) return const_cast<EltwiseLayer&>(act_[l]).forward(count, x, y);
+  using A = kernels::f32::Activation;
+  A f;
+  switch (s.act) {
+    case ActKind::sigmoid: f = A::sigmoid(); break;
+    case ActKind::silu: f = A::silu(); break;
+    case ActKind::hardsigmoid: f = A::hardsigmoid(s.act_alpha, s.act_beta); break;
+    case ActKind::tanh: f = A::of(kernels::f32::UnaryOp::tanh); break;
+    case ActKind::leaky_relu: f = A::leaky_relu(s.act_alpha); break;
+    default: return "unknown activation";
+  }
+  kernels::f32::unary(f, x, y, count);
+  return "";
+}
+
+// d *= f'(x), in place.
+void Block::activation_backward(size_t l, size_t count, const float* x, float* d) const {
+  const LayerSpec& s = layers_[l];
+  const float a = s.act_alpha, b = s.act_beta;
+  for (size_t i = 0; i < count; ++i) {
+    const float v = x[i];
+    float g = 1.0f;
+    switch (s.act) {
+      case ActKind::sigmoid: {
+        const float sg = 1.0f / (1.0f + std::exp(-v));
+        g = sg * (1.0f - sg);
+        break;
+      }
+      case ActKind::silu: {
+        const float sg = 1.0f / (1.0f + std::exp(-v));
+        g = sg * (1.0f + v * (1.0f - sg));
+        break;
+      }
+      case ActKind::hardsigmoid: {
+        const float t = a * v + b;
+        g = t > 0.0f && t < 1.0f ? a : 0.0f;
+        break;
+      }
+      case ActKind::tanh: {
+        const float t = std::tanh(v);
+        g = 1.0f - t * t;
+        break;
+      }
+      case ActKind::leaky_relu: g = v >= 0.0f ? 1.0f : a; break;
+      default: break;
+    }
+    d[i] *= g;
+  }
+}
+
 std::string Block::forward(const std::vector<const float*>& inputs, size_t n) {
   if (inputs.size() != num_inputs()) return "block forward: wrong number of inputs";
   if (n == 0) return "block forward: empty batch";
@@ -306,12 +375,31 @@ std::string Block::layer_forward(size_t l, size_t n) {
       }
       break;
     }
+    case LayerKind::activation:
+      std::copy(X, X + count, pre.begin());
+      break;
+    case LayerKind::mul: {
+      const float* b = value(s.inputs[1]);
+      const size_t bc = dims_[s.inputs[1]].elements();  // c for a gate, the whole sample otherwise
+      const size_t per = out.elements(), c = out.c;
+      for (size_t smp = 0; smp < n; ++smp) {
+        const float* xs = X + smp * per;
+        const float* bs = b + smp * bc;
+        float* ps = pre.data() + smp * per;
+        if (bc == per) {
+          for (size_t i = 0; i < per; ++i) ps[i] = xs[i] * bs[i];
+        } else {
+          for (size_t i = 0; i < per; ++i) ps[i] = xs[i] * bs[i % c];
+        }
+      }
+      break;
+    }
   }
   if (!err.empty()) return err;
   std::vector<float>& post = post_[l];
   if (s.act != ActKind::none) {
     post.resize(count);
-    if (!(err = act_[l].forward(count, pre.data(), post.data())).empty()) return err;
+    if (!(err = activation_forward(l, count, pre.data(), post.data())).empty()) return err;
   } else {
     post = pre;
   }
@@ -363,8 +451,10 @@ std::string Block::layer_backward(size_t l, size_t n) {
   } else {
     std::copy(dval_[v].begin(), dval_[v].end(), d.begin());
   }
-  if (s.act != ActKind::none) {
+  if (onednn_activation(s.act)) {
     if (!(err = act_[l].backward(count, pre_[l].data(), d.data(), d.data())).empty()) return err;
+  } else if (s.act != ActKind::none) {
+    activation_backward(l, count, pre_[l].data(), d.data());
   }
   const int xin = s.inputs[0];
   std::vector<float>& dx = scratch2_;
@@ -409,6 +499,36 @@ std::string Block::layer_backward(size_t l, size_t n) {
           for (size_t k = 0; k < c; ++k) g[p * c + k] += d[p * out.c + off + k];
         }
         off += c;
+      }
+      break;
+    }
+    case LayerKind::activation:
+      add_into(dval_[xin], d.data(), count);
+      break;
+    case LayerKind::mul: {
+      const int yin = s.inputs[1];
+      const float* X = value(xin);
+      const float* b = value(yin);
+      const size_t bc = dims_[yin].elements(), per = out.elements(), c = out.c;
+      std::vector<float>& gx = dval_[xin];
+      std::vector<float>& gb = dval_[yin];
+      for (size_t smp = 0; smp < n; ++smp) {
+        const float* xs = X + smp * per;
+        const float* bs = b + smp * bc;
+        const float* ds = d.data() + smp * per;
+        float* gxs = gx.data() + smp * per;
+        float* gbs = gb.data() + smp * bc;
+        if (bc == per) {
+          for (size_t i = 0; i < per; ++i) {
+            gxs[i] += ds[i] * bs[i];
+            gbs[i] += ds[i] * xs[i];
+          }
+        } else {
+          for (size_t i = 0; i < per; ++i) {
+            gxs[i] += ds[i] * bs[i % c];
+            gbs[i % c] += ds[i] * xs[i];
+          }
+        }
       }
       break;
     }

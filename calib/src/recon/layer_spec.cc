@@ -1,5 +1,6 @@
 #include "layer_spec.h"
 
+#include <limits>
 #include <vector>
 
 namespace kiln::calib::recon {
@@ -148,6 +149,46 @@ bool layer_spec_of(const Graph& g, const Node& n, LayerSpec* s, std::string* err
     s->kind = LayerKind::max_pool;
     s->pool.kind = PoolKind::max;
     s->act = ActKind::relu;
+    return true;
+  }
+  if (n.op == "Mul") {
+    if (n.inputs.size() != 2) {
+      *error = n.label() + ": Mul of two values expected";
+      return false;
+    }
+    s->kind = LayerKind::mul;
+    return true;
+  }
+  if (n.op == "Sigmoid" || n.op == "kiln.Silu" || n.op == "HardSigmoid" || n.op == "HardSwish" || n.op == "Tanh" ||
+      n.op == "LeakyRelu" || n.op == "Clip") {
+    s->kind = LayerKind::activation;
+    if (n.op == "Sigmoid") s->act = ActKind::sigmoid;
+    if (n.op == "kiln.Silu") s->act = ActKind::silu;
+    if (n.op == "Tanh") s->act = ActKind::tanh;
+    if (n.op == "HardSwish") s->act = ActKind::hardswish;
+    if (n.op == "HardSigmoid") {
+      s->act = ActKind::hardsigmoid;
+      s->act_alpha = n.get_float("alpha", 0.2f);
+      s->act_beta = n.get_float("beta", 0.5f);
+    }
+    if (n.op == "LeakyRelu") {
+      s->act = ActKind::leaky_relu;
+      s->act_alpha = n.get_float("alpha", 0.01f);
+    }
+    if (n.op == "Clip") {  // bounds from constant inputs 1, 2 (opset >= 11) or attributes
+      s->act = ActKind::clip;
+      s->act_lo = n.get_float("min", std::numeric_limits<float>::lowest());
+      s->act_hi = n.get_float("max", std::numeric_limits<float>::max());
+      for (size_t k : {size_t{1}, size_t{2}}) {
+        if (n.inputs.size() <= k || n.inputs[k] < 0) continue;
+        const Tensor* t = g.constant_of(n.inputs[k]);
+        if (!t || t->elements() != 1) {
+          *error = n.label() + ": Clip bounds must be constant scalars";
+          return false;
+        }
+        (k == 1 ? s->act_lo : s->act_hi) = t->float_at(0);
+      }
+    }
     return true;
   }
   if (n.op == "GlobalAveragePool") {

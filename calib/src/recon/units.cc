@@ -419,8 +419,10 @@ bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* erro
 
 bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::string* why) {
   const Node& n = g.nodes[node];
-  static const std::set<std::string> ops{"Conv",    "Gemm",        "Add",     "MaxPool", "AveragePool",
-                                         "GlobalAveragePool", "Concat", "Flatten", "Reshape", "Relu"};
+  static const std::set<std::string> ops{"Conv",      "Gemm",        "Add",     "Mul",      "MaxPool",
+                                         "AveragePool", "GlobalAveragePool", "Concat", "Flatten", "Reshape",
+                                         "Relu",      "Sigmoid",     "kiln.Silu", "HardSigmoid", "HardSwish",
+                                         "Tanh",      "LeakyRelu",   "Clip"};
   if (ctx.keep.count(n.name)) {
     *why = "kept float by the plan";
     return false;
@@ -439,7 +441,7 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
   }
   // Which inputs carry data (the rest must be constants: weights, bias, shape).
   size_t data_inputs = 1;
-  if (n.op == "Add" || n.op == "Concat") data_inputs = n.inputs.size();
+  if (n.op == "Add" || n.op == "Mul" || n.op == "Concat") data_inputs = n.inputs.size();
   for (size_t k = 0; k < n.inputs.size(); ++k) {
     const int v = n.inputs[k];
     if (v < 0) continue;
@@ -464,6 +466,22 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
   if (n.op == "Add") {
     if (n.inputs.size() != 2 || ctx.sample_shape[n.inputs[0]] != out || ctx.sample_shape[n.inputs[1]] != out) {
       *why = "only an Add of two tensors of the same shape";
+      return false;
+    }
+    return true;
+  }
+  if (n.op == "Mul") {  // same shapes, or a [C, 1, 1] gate on a [C, H, W] image (either order)
+    if (n.inputs.size() != 2) {
+      *why = "only a Mul of two tensors";
+      return false;
+    }
+    const Shape& a = ctx.sample_shape[n.inputs[0]];
+    const Shape& b = ctx.sample_shape[n.inputs[1]];
+    auto gate_of = [&](const Shape& x, const Shape& gte) {
+      return x.size() == 3 && gte.size() == 3 && gte[0] == x[0] && gte[1] == 1 && gte[2] == 1;
+    };
+    if (!(a == out && b == out) && !(a == out && gate_of(a, b)) && !(b == out && gate_of(b, a))) {
+      *why = "only a Mul of same-shaped tensors or a per-channel gate";
       return false;
     }
     return true;
@@ -650,6 +668,16 @@ bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::strin
         return false;
       }
       s.inputs.push_back(b);
+    } else if (n.op == "Mul") {
+      int b = 0;
+      if (n.inputs.size() != 2 || !input_of(n.inputs[1], &b)) {
+        if (error->empty()) *error = n.label() + ": Mul of two unit values expected";
+        return false;
+      }
+      Dims da, db;
+      if (!dims_of(g, n.inputs[0], &da, error) || !dims_of(g, n.inputs[1], &db, error)) return false;
+      if (da.h * da.w == 1 && db.h * db.w > 1) std::swap(x, b);  // the gate goes second
+      s.inputs = {x, b};
     } else if (n.op == "Concat") {
       s.inputs.clear();
       for (int v : n.inputs) {

@@ -25,8 +25,10 @@
 
 namespace kiln::calib::recon {
 
-enum class LayerKind : uint8_t { conv, gemm, add, max_pool, avg_pool, global_avg_pool, concat };
-enum class ActKind : uint8_t { none, relu, clip, hardswish };
+// activation: a standalone element-wise function (a lookup table in Q); mul: x * y, y of x's shape or
+// [1, 1, C] broadcast over x's pixels (a squeeze-excitation gate).
+enum class LayerKind : uint8_t { conv, gemm, add, max_pool, avg_pool, global_avg_pool, concat, activation, mul };
+enum class ActKind : uint8_t { none, relu, clip, hardswish, sigmoid, silu, hardsigmoid, tanh, leaky_relu };
 
 struct LayerSpec {
   std::string name;
@@ -40,6 +42,7 @@ struct LayerSpec {
   std::vector<float> bias;    // empty: none
   ActKind act = ActKind::none;
   float act_lo = 0.0f, act_hi = 6.0f;  // clip
+  float act_alpha = 0.0f, act_beta = 0.0f;  // hardsigmoid: alpha, beta; leaky_relu: alpha
   int wbits = 0;  // weighted layers: 0 = BlockQuantOptions::wbits (the plan's per-layer bits)
   int abits = 0;  // the layer's output quantizer: 0 = BlockQuantOptions::abits
 };
@@ -108,6 +111,9 @@ class Block {
   std::string layer_forward(size_t l, size_t n);
   std::string layer_backward(size_t l, size_t n);
   void effective_params(size_t l);
+
+  std::string activation_forward(size_t l, size_t count, const float* x, float* y) const;
+  void activation_backward(size_t l, size_t count, const float* x, float* d) const;
 
   std::vector<LayerSpec> layers_;
   std::vector<Dims> input_dims_;
