@@ -92,8 +92,10 @@ std::string annotate_shapes(Graph& g) {
     for (int v : g.inputs) {
       if (!g.values[v].shape_known) return "input '" + g.values[v].name + "' has no declared shape";
       Shape s = g.values[v].shape;
-      for (int64_t& d : s) {
-        if (d == kSymbolicDim) d = batch;
+      // Open sizes after the batch (dynamic H, W, sequence length) are probed at 64 and 128: at 1 and
+      // 2 a network's pooling or striding would shrink them below its kernels.
+      for (size_t k = 0; k < s.size(); ++k) {
+        if (s[k] == kSymbolicDim) s[k] = k == 0 ? batch : 64 * batch;
       }
       int64_t elements;
       if (!shape_elements_checked(s, &elements)) {

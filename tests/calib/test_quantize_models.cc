@@ -220,7 +220,8 @@ TEST_P(QuantizeModels, BrecqW4A4RunsAndItsSimulationMatchesTheQGraph) {
 
 INSTANTIATE_TEST_SUITE_P(AllModels, QuantizeModels,
                          ::testing::Values("resnet18", "mobilenetv2", "mobilenetv3_small", "efficientnet_like",
-                                           "shufflenetv2", "unet_like", "transformer", "transformer_op13"),
+                                           "shufflenetv2", "unet_like", "unet_dynamic_hw", "transformer",
+                                           "transformer_op13"),
                          [](const ::testing::TestParamInfo<const char*>& p) { return std::string(p.param); });
 
 }  // namespace

@@ -301,7 +301,7 @@ class Encoder(nn.Module):
         return self.head(self.ln(x).mean(1))
 
 
-# name: (constructor, input shape, opset, dynamic batch)
+# name: (constructor, input shape, opset, dynamic axes: False, True (batch) or "hw" (batch, height, width))
 MODELS = {
     "resnet18": (lambda: ResNet18(width=8, classes=10), (1, 3, 64, 64), 13, True),
     "mobilenetv2": (lambda: MobileNetV2(), (1, 3, 64, 64), 11, False),
@@ -309,6 +309,7 @@ MODELS = {
     "shufflenetv2": (lambda: ShuffleNetV2(), (1, 3, 64, 64), 11, True),
     "efficientnet_like": (lambda: EfficientNetLike(), (1, 3, 64, 64), 17, False),
     "unet_like": (lambda: UNetLike(), (1, 3, 32, 32), 17, False),
+    "unet_dynamic_hw": (lambda: UNetLike(), (1, 3, 32, 32), 17, "hw"),
     "transformer": (lambda: Encoder(), (1, 16, 32), 17, True),
     "transformer_op13": (lambda: Encoder(layers=1), (2, 8, 32), 13, False),
 }
@@ -327,7 +328,10 @@ def export(name, out_dir):
         y = model(x)
     path = os.path.join(out_dir, name + ".onnx")
     kwargs = {}
-    if dynamic:
+    if dynamic == "hw":
+        axes = {0: "batch", 2: "height", 3: "width"}
+        kwargs["dynamic_axes"] = {"input": axes, "output": axes}
+    elif dynamic:
         kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
     torch.onnx.export(model, (x,), path, opset_version=opset, input_names=["input"], output_names=["output"],
                       do_constant_folding=True, **kwargs)

@@ -52,5 +52,21 @@ TEST_P(OnnxModel, CommittedKilnFileIsCurrent) {
 
 INSTANTIATE_TEST_SUITE_P(Models, OnnxModel, ::testing::ValuesIn(kTestModels));
 
+// A model with open height and width runs at any size: the committed 32x32 input's output matches
+// PyTorch's (above), and a 48x40 input gives a 48x40 output (its pools and upsamplings follow).
+TEST(OnnxModelOpenSizes, RunsAtAnotherSize) {
+  auto m = load_onnx("unet_dynamic_hw");
+  ASSERT_NE(m, nullptr);
+  Session s(m);
+  Tensor x(DType::f32, {2, 3, 48, 40});
+  for (size_t i = 0; i < x.elements(); ++i) x.mutable_data<float>()[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+  ASSERT_EQ(s.set_input(m->input_names()[0], x), "");
+  ASSERT_EQ(s.run(), "");
+  const Tensor* y = s.output(m->output_names()[0]);
+  ASSERT_NE(y, nullptr);
+  EXPECT_EQ(y->shape(), (Shape{2, 3, 48, 40}));
+  for (size_t i = 0; i < y->elements(); ++i) ASSERT_TRUE(std::isfinite(y->data<float>()[i]));
+}
+
 }  // namespace
 }  // namespace kiln::test

@@ -13,8 +13,10 @@
 namespace kiln::test {
 
 // The test models: name and the max abs error allowed against PyTorch (acceptance: 1e-4).
-inline const char* const kTestModels[] = {"resnet18",     "mobilenetv2",       "mobilenetv3_small", "shufflenetv2",
-                                          "efficientnet_like", "unet_like",    "transformer",       "transformer_op13"};
+// unet_dynamic_hw: the UNet exported with open batch, height and width (ONNX files from the wild often are).
+inline const char* const kTestModels[] = {"resnet18",          "mobilenetv2", "mobilenetv3_small", "shufflenetv2",
+                                          "efficientnet_like", "unet_like",   "unet_dynamic_hw",   "transformer",
+                                          "transformer_op13"};
 
 inline std::string models_dir() { return KILN_TEST_MODELS_DIR; }
 

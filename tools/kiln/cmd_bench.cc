@@ -236,6 +236,15 @@ int run_bench(int argc, char** argv) {
     }
     so.limit = static_cast<size_t>(std::max(samples, batch));
     if (!open_model_source(args.get("calib"), so, *lm.model, &source, &err)) return fail_file(err, args.get("calib"));
+    if (!lm.is_kiln) {  // quantized variants run at the data's sizes: so does the float baseline
+      Graph g;
+      std::string bound;
+      if (!calib::bind_open_input_sizes(lm.model->logical_graph(), *source, &g, &bound, &err)) return fail(err, model_path);
+      if (!bound.empty()) {
+        std::fprintf(stderr, "kiln: note: %s\n", bound.c_str());
+        if (!(lm.model = Model::create(std::move(g), &err))) return fail(err, model_path);
+      }
+    }
   }
   std::vector<std::pair<std::string, Tensor>> inputs;
   if (!make_inputs(*lm.model, source.get(), static_cast<size_t>(batch), &inputs, &err)) {

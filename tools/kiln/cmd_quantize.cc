@@ -265,11 +265,17 @@ int run_quantize(int argc, char** argv) {
   so.limit = q.samples;
   std::unique_ptr<calib::SampleSource> source;
   if (!open_model_source(args.get("calib"), so, *model, &source, &err)) return fail_file(err, args.get("calib"));
+  Graph float_graph;  // the model with open input sizes (dynamic H, W) bound to the data's
+  std::string bound;
+  if (!calib::bind_open_input_sizes(model->logical_graph(), *source, &float_graph, &bound, &err)) {
+    return fail(err, model_path);
+  }
+  if (!bound.empty() && !args.has("quiet")) std::fprintf(stderr, "kiln: note: %s\n", bound.c_str());
 
   if (dry_run && q.reconstruction) {  // the units reconstruction would train, without training them
     std::string listing;
     size_t count = 0;
-    if (!calib::describe_reconstruction_units(model->logical_graph(), q, &listing, &count, &err)) {
+    if (!calib::describe_reconstruction_units(float_graph, q, &listing, &count, &err)) {
       return fail(err, model_path);
     }
     std::printf("reconstruction units (%s, %s granularity): %zu\n%s", method.c_str(),
@@ -290,7 +296,7 @@ int run_quantize(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   calib::QuantizeResult result;
-  const bool ok = calib::quantize_graph(model->logical_graph(), *source, q, &result, &err);
+  const bool ok = calib::quantize_graph(float_graph, *source, q, &result, &err);
   progress.finish();
   if (!ok) return err.rfind(args.get("calib"), 0) == 0 ? fail_file(err, args.get("calib")) : fail(err, model_path);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -8,6 +8,7 @@
 #include "kiln/calib/plan.h"
 #include "kiln/calib/quantize.h"
 #include "kiln/kernels/isa.h"
+#include "kiln/runtime/model.h"
 #include "kiln/runtime/q_blobs.h"
 
 namespace kiln::calib {
@@ -38,7 +39,9 @@ bool attach_blobs(const QuantizeOptions& options, Graph* q, std::string* error) 
     if (q->nodes[i].op != "kiln.QConv" && q->nodes[i].op != "kiln.QGemm") continue;
     for (kernels::Isa isa : isas) {
       if (std::string e = pack_q_node_blobs(*q, static_cast<int>(i), isa); !e.empty()) {
-        *error = "packing " + std::string(kernels::isa_name(isa)) + " blobs: " + e + " (" + q->nodes[i].label() + ")";
+        const std::string label = q->nodes[i].label();
+        *error = "packing " + std::string(kernels::isa_name(isa)) + " blobs: " + e;
+        if (e.find(label) == std::string::npos) *error += " (" + label + ")";
         return false;
       }
     }
@@ -130,8 +133,48 @@ bool reconstruct(const Graph& lowered, const Plan& plan, SampleSource& source, c
 
 }  // namespace
 
-bool quantize_graph(const Graph& float_graph, SampleSource& source, const QuantizeOptions& options,
+bool bind_open_input_sizes(const Graph& float_graph, const SampleSource& source, Graph* out, std::string* note,
+                           std::string* error) {
+  note->clear();
+  Graph g = float_graph;
+  for (size_t i = 0; i < source.input_names().size() && i < g.inputs.size(); ++i) {
+    int id = g.inputs[i];
+    if (!source.input_names()[i].empty()) id = g.find_value(source.input_names()[i]);
+    if (id < 0) continue;
+    Value& v = g.values[id];
+    const std::vector<int64_t> sample = source.sample_shape(i);
+    if (v.shape.size() != sample.size() + 1) continue;
+    bool open = false;
+    for (size_t d = 1; d < v.shape.size(); ++d) open = open || v.shape[d] == kSymbolicDim;
+    if (!open) continue;
+    std::string sizes;
+    for (size_t d = 1; d < v.shape.size(); ++d) {
+      v.shape[d] = sample[d - 1];
+      if (d > 1) sizes += 'x';
+      sizes += std::to_string(sample[d - 1]);
+    }
+    if (!note->empty()) *note += "; ";
+    *note += "input '";
+    *note += v.name;
+    *note += "' has open sizes, bound to ";
+    *note += sizes;
+    *note += " (the data's)";
+  }
+  if (note->empty()) {
+    *out = std::move(g);
+    return true;
+  }
+  auto m = Model::create(std::move(g), error);
+  if (!m) return false;
+  *out = m->logical_graph();
+  return true;
+}
+
+bool quantize_graph(const Graph& unbound_graph, SampleSource& source, const QuantizeOptions& options,
                     QuantizeResult* out, std::string* error) {
+  Graph float_graph;
+  std::string bound;
+  if (!bind_open_input_sizes(unbound_graph, source, &float_graph, &bound, error)) return false;
   Graph lowered;
   if (!lower_for_quantization(float_graph, options.overrides, &lowered, error)) return false;
   Plan plan;
@@ -162,6 +205,7 @@ bool quantize_graph(const Graph& float_graph, SampleSource& source, const Quanti
   r.settings["quantize.batch"] = std::to_string(options.batch);
   r.settings["quantize.seed"] = std::to_string(options.seed);
   r.settings["quantize.overrides"] = std::to_string(options.overrides.size());
+  if (!bound.empty()) r.settings["quantize.bound_sizes"] = bound;
   if (const auto& rc = options.reconstruction) {
     r.settings["recon.granularity"] = recon::granularity_name(rc->granularity);
     r.settings["recon.iters"] = std::to_string(rc->recon.iters);

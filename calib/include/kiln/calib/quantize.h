@@ -74,6 +74,13 @@ struct QuantizeResult {
 bool quantize_graph(const Graph& float_graph, SampleSource& source, const QuantizeOptions& options,
                     QuantizeResult* out, std::string* error);
 
+// Integer kernels are packed for known sizes: a graph input whose sizes after the batch are open
+// (dynamic H and W) is bound to `source`'s sample shape (the quantized model runs at those sizes).
+// *out: the graph re-canonicalised with those sizes, or a copy when nothing was open; *note says what
+// was bound ("" when nothing). quantize_graph does this itself.
+bool bind_open_input_sizes(const Graph& float_graph, const SampleSource& source, Graph* out, std::string* note,
+                           std::string* error);
+
 // The units options.reconstruction would train (and those it keeps), one line each as
 // recon::describe_units writes them, for the graph quantize_graph would reconstruct; *count: units.
 bool describe_reconstruction_units(const Graph& float_graph, const QuantizeOptions& options, std::string* listing,

@@ -23,7 +23,8 @@ struct ShapeState {
 std::string propagate_shapes(const Graph& g, const std::vector<Shape>& input_shapes, ShapeState* st);
 
 // Fills Value::shape / dtype / shape_known from the inputs' declared shapes, with symbolic
-// dimensions kept symbolic (inferred with the batch at 1 and at 2: dims that differ are symbolic).
+// dimensions kept symbolic (inferred with the batch at 1 and at 2, other open sizes at 64 and 128:
+// dims that differ are symbolic).
 std::string annotate_shapes(Graph& g);
 
 }  // namespace kiln
