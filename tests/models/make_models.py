@@ -274,6 +274,21 @@ class UNetLike(nn.Module):
         return torch.sigmoid(self.head(d1))
 
 
+# ---------------------------------------------------------------- two heads (a detector's shape)
+class TwoHeads(nn.Module):
+    """A small backbone with a classification head and a dense box head: two graph outputs."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.backbone = nn.Sequential(conv_bn(3, 16, 3, 2), conv_bn(16, 32, 3, 2), conv_bn(32, 32, 3, 1))
+        self.cls = nn.Conv2d(32, classes, 1)
+        self.box = nn.Conv2d(32, 4, 3, padding=1)
+
+    def forward(self, x):
+        f = self.backbone(x)
+        return self.cls(f).mean((2, 3)), self.box(f)
+
+
 # ---------------------------------------------------------------- transformer encoder
 class Encoder(nn.Module):
     def __init__(self, d=32, heads=4, ff=64, layers=2, classes=10):
@@ -310,6 +325,7 @@ MODELS = {
     "efficientnet_like": (lambda: EfficientNetLike(), (1, 3, 64, 64), 17, False),
     "unet_like": (lambda: UNetLike(), (1, 3, 32, 32), 17, False),
     "unet_dynamic_hw": (lambda: UNetLike(), (1, 3, 32, 32), 17, "hw"),
+    "two_heads": (lambda: TwoHeads(), (1, 3, 32, 32), 13, True),
     "transformer": (lambda: Encoder(), (1, 16, 32), 17, True),
     "transformer_op13": (lambda: Encoder(layers=1), (2, 8, 32), 13, False),
 }
@@ -326,14 +342,18 @@ def export(name, out_dir):
     x = torch.randn(*shape, generator=gen)
     with torch.no_grad():
         y = model(x)
+    outputs = ["output"]
+    if isinstance(y, tuple):  # further outputs are output1, output2, ...; the .output.npy holds the first
+        outputs += ["output%d" % i for i in range(1, len(y))]
+        y = y[0]
     path = os.path.join(out_dir, name + ".onnx")
     kwargs = {}
     if dynamic == "hw":
         axes = {0: "batch", 2: "height", 3: "width"}
         kwargs["dynamic_axes"] = {"input": axes, "output": axes}
     elif dynamic:
-        kwargs["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
-    torch.onnx.export(model, (x,), path, opset_version=opset, input_names=["input"], output_names=["output"],
+        kwargs["dynamic_axes"] = {"input": {0: "batch"}, **{o: {0: "batch"} for o in outputs}}
+    torch.onnx.export(model, (x,), path, opset_version=opset, input_names=["input"], output_names=outputs,
                       do_constant_folding=True, **kwargs)
     np.save(os.path.join(out_dir, name + ".input.npy"), x.numpy().astype(np.float32))
     np.save(os.path.join(out_dir, name + ".output.npy"), y.numpy().astype(np.float32))

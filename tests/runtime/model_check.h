@@ -13,10 +13,11 @@
 namespace kiln::test {
 
 // The test models: name and the max abs error allowed against PyTorch (acceptance: 1e-4).
-// unet_dynamic_hw: the UNet exported with open batch, height and width (ONNX files from the wild often are).
+// unet_dynamic_hw: the UNet exported with open batch, height and width (ONNX files from the wild often
+// are); two_heads: a detector's shape, two outputs (the first is compared).
 inline const char* const kTestModels[] = {"resnet18",          "mobilenetv2", "mobilenetv3_small", "shufflenetv2",
-                                          "efficientnet_like", "unet_like",   "unet_dynamic_hw",   "transformer",
-                                          "transformer_op13"};
+                                          "efficientnet_like", "unet_like",   "unet_dynamic_hw",   "two_heads",
+                                          "transformer",       "transformer_op13"};
 
 inline std::string models_dir() { return KILN_TEST_MODELS_DIR; }
 

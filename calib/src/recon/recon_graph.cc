@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <set>
 
 #include "kiln/calib/activation_observer.h"
 #include "kiln/calib/recon/kept_unit.h"
@@ -174,8 +175,8 @@ std::string fisher_weights(const Graph& g, const std::vector<ReconUnit>& units, 
 bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t n, const GraphReconOptions& o,
                        GraphReconResult* out, std::string* error) {
   *out = GraphReconResult{};
-  if (n == 0 || g.inputs.size() != 1 || g.outputs.size() != 1) {
-    *error = "reconstruction needs samples and a graph with one input and one output";
+  if (n == 0 || g.inputs.size() != 1 || g.outputs.empty()) {
+    *error = "reconstruction needs samples and a graph with one input";
     return false;
   }
   UnitContext ctx;
@@ -184,8 +185,10 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
   if (!list_units(g, o.granularity, &units, error, &ctx)) return false;
   const size_t batch = std::max<size_t>(1, o.eval_batch);
   const int in_id = g.inputs[0], net_output = g.outputs[0];
-  if (!ctx.batched[in_id] || !ctx.batched[net_output]) {
-    *error = "reconstruction needs a graph whose input and output hold one slice per sample";
+  const std::set<int> outputs(g.outputs.begin(), g.outputs.end());
+  if (!ctx.batched[in_id] ||
+      !std::all_of(g.outputs.begin(), g.outputs.end(), [&](int v) { return ctx.batched[v] != 0; })) {
+    *error = "reconstruction needs a graph whose input and outputs hold one slice per sample";
     return false;
   }
 
@@ -252,8 +255,8 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       *error = "reconstruction: the Fisher batch must be positive";
       return false;
     }
-    if (units.empty() || units.back().output != net_output) {
-      *error = "the Fisher loss needs the last unit to produce the logits";
+    if (g.outputs.size() != 1 || units.empty() || units.back().output != net_output) {
+      *error = "the Fisher loss needs one output (the logits), produced by the last unit";
       return false;
     }
     for (const ReconUnit& u : units) {
@@ -299,7 +302,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     }
     auto release_inputs = [&] {
       for (int v : u.inputs) {
-        if (last_use[v] == ui && v != net_output) {
+        if (last_use[v] == ui && !outputs.count(v)) {
           fvals.erase(v);
           qvals.erase(v);
         }
@@ -412,13 +415,14 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     if (o.fisher) probes[ui] = std::move(owned);
     release_inputs();
   }
-  if (fvals.count(net_output) && qvals.count(net_output)) {
-    const std::vector<float>& f = fvals[net_output];
-    const std::vector<float>& q = qvals[net_output];
-    double se = 0.0;
+  double se = 0.0;  // over every output
+  for (int v : outputs) {
+    if (!fvals.count(v) || !qvals.count(v)) continue;
+    const std::vector<float>& f = fvals[v];
+    const std::vector<float>& q = qvals[v];
     for (size_t i = 0; i < f.size(); ++i) se += (static_cast<double>(q[i]) - f[i]) * (static_cast<double>(q[i]) - f[i]);
-    out->output_mse = se / static_cast<double>(n);
   }
+  out->output_mse = se / static_cast<double>(n);
   return true;
 }
 

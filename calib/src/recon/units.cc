@@ -290,6 +290,25 @@ void split_escaping(const Graph& g, const UnitContext& ctx, const std::vector<st
     }
     if (cut == u.nodes.size()) {
       if (u.weighted == 0) {
+        // Unweighted ops (a pooling and flatten after a head) join the trained unit whose output is
+        // all they read, when nothing else reads it; otherwise they are kept.
+        ReconUnit* into = nullptr;
+        if (u.inputs.size() == 1) {
+          for (auto it = done.rbegin(); it != done.rend() && !into; ++it) {
+            if (!it->trained || it->output != u.inputs[0]) continue;
+            const bool only_here =
+                std::find(g.outputs.begin(), g.outputs.end(), it->output) == g.outputs.end() &&
+                std::all_of(readers[it->output].begin(), readers[it->output].end(), [&](int r) {
+                  return std::find(u.nodes.begin(), u.nodes.end(), r) != u.nodes.end();
+                });
+            if (only_here) into = &*it;
+          }
+        }
+        if (into) {
+          into->nodes.insert(into->nodes.end(), u.nodes.begin(), u.nodes.end());
+          finish_unit(g, ctx, readers, into);
+          continue;
+        }
         u.trained = false;
         u.reason = "no weighted layer between the ops around it";
         finish_unit(g, ctx, readers, &u);

@@ -73,7 +73,7 @@ struct GraphReconResult {
   std::map<std::string, std::vector<QuantParams>> weight_params;  // per output channel
   std::map<std::string, QuantParams> activation_params;            // by Float' value name
   std::vector<UnitReport> units;
-  double output_mse = 0.0;  // squared error per sample of the quantized network's output vs float
+  double output_mse = 0.0;  // squared error per sample of the quantized network's outputs vs float (summed)
 };
 
 // `samples`: n graph inputs in logical order ([n, C, H, W], [n, K], ...), already preprocessed.
