@@ -309,6 +309,7 @@ int run_quantize(int argc, char** argv) {
     }
     std::printf("  unit %-32s %zu layers  loss %.4g -> %.4g", u.name.c_str(), u.layers, u.nearest_loss, u.final_loss);
     if (u.fisher_mean > 0.0) std::printf("  (Fisher weight mean %.6g)", u.fisher_mean);
+    if (u.reverted) std::printf("  (training ended higher: nearest rounding kept)");
     std::printf("\n");
   }
   if (dry_run) {

@@ -387,6 +387,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     report.nearest_loss = rr.initial_loss;
     report.final_loss = rr.final_loss;
     report.fisher_mean = fisher_mean;
+    report.reverted = rr.reverted;
     out->units.push_back(report);
     // The hard-rounded quantized unit's outputs feed the next units.
     b.set_quantized(true);

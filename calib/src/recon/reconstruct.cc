@@ -132,6 +132,11 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   block.set_hard(true);
   if (!(err = evaluate_loss(block, data, batch, &result->initial_loss)).empty()) return err;
   block.set_hard(false);
+  // The starting point (nearest rounding, observed steps), restored if training does not beat it.
+  std::vector<std::vector<float>> v0;
+  for (auto& a : block.adaround()) v0.push_back(a.v());
+  std::vector<float> s0;
+  for (auto& q : block.lsq()) s0.push_back(q ? q->scale() : 0.0f);
 
   const size_t nl = block.layers().size(), nv = block.num_values();
   std::vector<Adam> adam_v(nl);
@@ -207,6 +212,14 @@ std::string reconstruct(Block& block, const ReconData& data, const ReconOptions&
   block.set_drop(0.0f, 0, 0);
   block.set_hard(true);
   if (!(err = evaluate_loss(block, data, batch, &result->final_loss)).empty()) return err;
+  if (result->final_loss > result->initial_loss) {
+    for (size_t l = 0; l < nl; ++l) block.adaround()[l].v() = v0[l];
+    for (size_t v = 0; v < nv; ++v) {
+      if (block.lsq()[v]) block.lsq()[v]->set_scale(s0[v]);
+    }
+    result->final_loss = result->initial_loss;
+    result->reverted = true;
+  }
   result->iterations = o.iters;
   if (o.progress) o.progress(o.iters, result->final_loss);
   return "";

@@ -63,6 +63,7 @@ struct UnitReport {
   double nearest_loss = 0.0;  // block output error per sample and pixel before reconstruction (nearest rounding)
   double final_loss = 0.0;    // ...after
   double fisher_mean = 0.0;   // mean Fisher weight of the unit's outputs (0: MSE loss)
+  bool reverted = false;      // training did not lower the loss: nearest rounding kept (ReconResult)
   bool kept = false;          // a kept unit: evaluated, not trained (losses 0)
   std::string reason;         // ...and why
 };

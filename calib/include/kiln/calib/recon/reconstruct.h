@@ -82,6 +82,9 @@ struct ReconResult {
   double initial_loss = 0.0;  // hard-rounded (nearest) block before training, per sample and pixel
   double final_loss = 0.0;    // hard-rounded block after training, per sample and pixel
   int iterations = 0;
+  // Training ended above the nearest-rounded loss (it happens on units that end in a saturating
+  // activation at few bits): the unit went back to its starting rounding and steps, final = initial.
+  bool reverted = false;
 };
 
 // Squared difference between the block (in its current mode) and the targets, per sample and output
