@@ -201,7 +201,11 @@ TEST_P(QuantizeModels, BrecqW4A4RunsAndItsSimulationMatchesTheQGraph) {
   ASSERT_TRUE(register_q_ops(&e)) << e;
   Loaded m;
   ASSERT_TRUE(load(GetParam(), &m, &e)) << e;
-  const size_t n = 16;
+  const std::string name = GetParam();
+  const bool transformer = name.rfind("transformer", 0) == 0;
+  // The transformers' output error is dominated by a few 4-bit codes through LayerNorm and softmax:
+  // over 16 samples it moves by 10-20% with single-code differences; 64 average them out.
+  const size_t n = transformer ? 64 : 16;
   const std::vector<std::vector<float>> samples = calibration_samples(m.input, n);
   VectorSource src = calibration_source(m.input, n);
   QuantizeOptions o;
@@ -228,14 +232,15 @@ TEST_P(QuantizeModels, BrecqW4A4RunsAndItsSimulationMatchesTheQGraph) {
   ASSERT_TRUE(output_mse(m.float_graph, r.q, m.input, samples, &q_mse, &e)) << e;
   std::printf("[ brecq    ] %-18s W4A4: %zu units trained, %zu kept; output MSE simulated %.5g, Q graph %.5g\n",
               GetParam(), trained, kept, r.reconstruction_output_mse, q_mse);
-  const std::string name = GetParam();
-  if (name.rfind("transformer", 0) != 0) {
+  if (!transformer) {
     EXPECT_GT(trained, 0u);  // every CNN trains its convolutions
   }
   EXPECT_GT(q_mse, 0.0);
-  // CNNs agree to rounding; the transformers' float islands (LayerNorm, softmax attention) amplify
-  // single-code differences of 4-bit values into a few percent (measured: 2% and 12%; 4% at A8).
-  const double tolerance = name.rfind("transformer", 0) == 0 ? 0.2 : 0.01;
+  // CNNs agree to rounding. The transformers' float islands (LayerNorm, softmax attention) see the
+  // integer GEMMs' codes where the simulation rounds float products: single-code differences of
+  // 4-bit values move their error by a few percent (measured 0.93-0.97 at A4 over 64 samples, 0.99-1.01
+  // at A8); a simulation that quantized a float-held value for a float op was 25% off.
+  const double tolerance = transformer ? 0.15 : 0.01;
   EXPECT_NEAR(r.reconstruction_output_mse / q_mse, 1.0, tolerance) << "the simulation drifted from the Q graph";
 }
 
@@ -271,3 +276,4 @@ TEST(QuantizeModelsObserve, FixedBatchModelsRunWholeBatches) {
 
 }  // namespace
 }  // namespace kiln::calib
+
