@@ -131,6 +131,33 @@ TEST(QuantizePlan, LoweringSplitsActivationsTheEpilogueCannotApply) {
   EXPECT_EQ(find_node(lowered, "conv1")->get_string("activation", ""), "relu");
 }
 
+// TF-exported convolutions and pools (auto_pad SAME_UPPER, stride 2) are quantized like any other:
+// canonicalisation wrote their pads out.
+TEST(QuantizePlan, AutoPadLayersAreQuantized) {
+  GraphBuilder b;
+  const int x = b.input("x", {kSymbolicDim, 3, 9, 9});
+  const int w = b.constant("c.weight", {8, 3, 3, 3});
+  int v = b.node("Conv", "c", {x, w}, {{"strides", Attr::of_ints({2, 2})}, {"auto_pad", Attr::of_string("SAME_UPPER")}});
+  v = b.node("Relu", "r", {v});
+  v = b.node("MaxPool", "p", {v},
+             {{"kernel_shape", Attr::of_ints({3, 3})}, {"strides", Attr::of_ints({2, 2})},
+              {"auto_pad", Attr::of_string("SAME_LOWER")}});
+  const Graph g = b.canonical({v});
+  VectorSource src = random_source({3, 9, 9}, 8, 5);
+  QuantizeOptions o;
+  o.samples = 8;
+  QuantizeResult r;
+  std::string e;
+  ASSERT_TRUE(quantize_graph(g, src, o, &r, &e)) << e;
+  const PlannedLayer* conv = find_layer(r.layers, "c");
+  ASSERT_NE(conv, nullptr);
+  EXPECT_TRUE(conv->quantized) << conv->op;
+  EXPECT_EQ(conv->op, "kiln.QConv");
+  const PlannedLayer* pool = find_layer(r.layers, "p");
+  ASSERT_NE(pool, nullptr);
+  EXPECT_TRUE(pool->quantized) << pool->op;
+}
+
 TEST(QuantizePlan, FirstAndLastLayersAt8BitsAndAheadRelu) {
   Graph lowered;
   std::string e;

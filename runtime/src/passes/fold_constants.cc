@@ -138,6 +138,7 @@ std::string canonicalize(Graph& g) {
   if (std::string e = fold_batchnorm(g); !e.empty()) return e;
   if (std::string e = eliminate_dead_code(g); !e.empty()) return e;
   if (std::string e = annotate_shapes(g); !e.empty()) return e;
+  if (std::string e = resolve_auto_pad(g); !e.empty()) return e;
   if (std::string e = fuse_activations(g); !e.empty()) return e;
   if (std::string e = eliminate_dead_code(g); !e.empty()) return e;
   if (!g.sort(&err)) return err;

@@ -19,6 +19,9 @@ std::string recognise_patterns(Graph& g);
 std::string fold_batchnorm(Graph& g);
 // Conv/Gemm + Relu/Clip/LeakyRelu/HardSwish/Sigmoid/Silu, and Conv + Add (a residual) before them.
 std::string fuse_activations(Graph& g);
+// auto_pad of Conv / MaxPool / AveragePool as explicit pads where they are fixed (stride 1, or a
+// known input size).
+std::string resolve_auto_pad(Graph& g);
 // Identity/Dropout bypassed; nodes whose outputs nobody reads removed.
 std::string eliminate_dead_code(Graph& g);
 // Picks NHWC for 4-D activations around the ops that want it and inserts kiln.Relayout nodes.
