@@ -96,11 +96,15 @@ std::vector<float>& padded_buffer() {
   return buf;
 }
 
-bool same_layer(const Conv2dParams& a, const Conv2dParams& b) {
+// Whether p may run on weights packed for `packed` (path `path`): the same layer, where only the
+// pointwise path was chosen for its (zero) pads: the others take pads per call (a strided SAME conv
+// over open sizes pads each input as its size asks).
+bool same_layer(const Conv2dParams& a, const Conv2dParams& b, ConvPath path = ConvPath::gemm_1x1) {
+  const bool pads = a.pad_top == b.pad_top && a.pad_left == b.pad_left && a.pad_bottom == b.pad_bottom &&
+                    a.pad_right == b.pad_right;
   return a.in_c == b.in_c && a.out_c == b.out_c && a.groups == b.groups && a.kernel_h == b.kernel_h &&
          a.kernel_w == b.kernel_w && a.stride_h == b.stride_h && a.stride_w == b.stride_w &&
-         a.dilation_h == b.dilation_h && a.dilation_w == b.dilation_w && a.pad_top == b.pad_top &&
-         a.pad_left == b.pad_left && a.pad_bottom == b.pad_bottom && a.pad_right == b.pad_right;
+         a.dilation_h == b.dilation_h && a.dilation_w == b.dilation_w && (pads || path != ConvPath::gemm_1x1);
 }
 
 void depthwise_run(const Conv2dParams& p, const Conv2dPacked& w, const float* x, float* y, const Activation& act,
@@ -209,7 +213,7 @@ std::string conv2d(const Conv2dParams& p, const Conv2dPacked& w, const float* x,
   if (w.empty()) return "conv2d: weights are not packed";
   if (x == nullptr || y == nullptr) return "conv2d: missing input or output";
   if (std::string e = p.validate(); !e.empty()) return e;
-  if (!same_layer(p, w.params)) return "conv2d: parameters do not match the packed layer";
+  if (!same_layer(p, w.params, w.path)) return "conv2d: parameters do not match the packed layer";
   if (w.path == ConvPath::depthwise) {
     depthwise_run(p, w, x, y, act, runner, residual);
     return "";

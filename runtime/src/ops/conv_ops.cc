@@ -98,6 +98,8 @@ std::string infer_conv(InferContext& c) {
 struct ConvState {
   f32::Conv2dPacked packed;
   f32::Activation act;
+  bool same_pads_per_run = false;  // auto_pad SAME with strides over open sizes: pads follow each input
+  Shape weight_shape;
 };
 
 std::string prepare_conv(const Node& n, const Graph& graph, std::shared_ptr<const void>* state) {
@@ -113,11 +115,10 @@ std::string prepare_conv(const Node& n, const Graph& graph, std::shared_ptr<cons
   }
   ConvGeometry g;
   if (std::string e = conv_geometry(n, ws, in_h, in_w, false, &g); !e.empty()) return e;
-  if (n.get_string("auto_pad", "NOTSET").rfind("SAME", 0) == 0 && (g.sh > 1 || g.sw > 1) &&
-      (!xv.shape_known || in_h < 0 || in_w < 0)) {
-    return "auto_pad SAME with strides needs a known input size";
-  }
   auto s = std::make_shared<ConvState>();
+  s->same_pads_per_run = n.get_string("auto_pad", "NOTSET").rfind("SAME", 0) == 0 && (g.sh > 1 || g.sw > 1) &&
+                         (!xv.shape_known || in_h < 0 || in_w < 0);
+  s->weight_shape = ws;
   std::string err;
   if (!node_activation(n, &s->act, &err)) return err;
   f32::Conv2dParams p;
@@ -145,6 +146,16 @@ std::string run_conv(RunContext& c) {
   p.batch = static_cast<size_t>(x.shape()[0]);
   p.in_h = static_cast<size_t>(x.shape()[2]);
   p.in_w = static_cast<size_t>(x.shape()[3]);
+  if (s->same_pads_per_run) {  // the padding of a strided SAME conv depends on this input's size
+    ConvGeometry g;
+    if (std::string e = conv_geometry(c.node, s->weight_shape, x.shape()[2], x.shape()[3], false, &g); !e.empty()) {
+      return e;
+    }
+    p.pad_top = static_cast<size_t>(g.pt);
+    p.pad_left = static_cast<size_t>(g.pl);
+    p.pad_bottom = static_cast<size_t>(g.pb);
+    p.pad_right = static_cast<size_t>(g.pr);
+  }
   const float* residual = c.in.size() > 3 && c.in[3] ? c.in[3]->data<float>() : nullptr;
   if (x.layout() != Layout::nhwc || c.out[0]->layout() != Layout::nhwc) return "conv needs NHWC tensors";
   return f32::conv2d(p, s->packed, x.data<float>(), c.out[0]->mutable_data<float>(), s->act, c.runner, residual);
