@@ -19,5 +19,7 @@ endif()
 # will not if-convert them and they stay scalar (they are a fifth of a reconstruction's time). kiln
 # never reads floating-point exception flags, so this changes no result.
 set_source_files_properties(src/recon/quantizers.cc PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
+# The same for the activation derivatives' selects (hardsigmoid, leaky relu) in the block.
+set_source_files_properties(src/recon/block.cc PROPERTIES COMPILE_OPTIONS -fno-trapping-math)
 # Adam's update (sqrt) and the loss loops vectorise only without errno and trapping semantics.
 set_source_files_properties(src/recon/reconstruct.cc PROPERTIES COMPILE_OPTIONS "-fno-trapping-math;-fno-math-errno")

@@ -277,38 +277,40 @@ std::string Block::activation_forward(size_t l, size_t count, const float* x, fl
   return "";
 }
 
-// d *= f'(x), in place.
+// d *= f'(x), in place. Sigmoid and tanh come from the runtime's vector kernels into a scratch
+// buffer; every loop is branch-free so that it vectorises.
 void Block::activation_backward(size_t l, size_t count, const float* x, float* d) const {
   const LayerSpec& s = layers_[l];
   const float a = s.act_alpha, b = s.act_beta;
-  for (size_t i = 0; i < count; ++i) {
-    const float v = x[i];
-    float g = 1.0f;
-    switch (s.act) {
-      case ActKind::sigmoid: {
-        const float sg = 1.0f / (1.0f + std::exp(-v));
-        g = sg * (1.0f - sg);
-        break;
+  std::vector<float>& t = act_scratch_;
+  using A = kernels::f32::Activation;
+  switch (s.act) {
+    case ActKind::sigmoid:
+      t.resize(count);
+      kernels::f32::unary(A::sigmoid(), x, t.data(), count);
+      for (size_t i = 0; i < count; ++i) d[i] *= t[i] * (1.0f - t[i]);
+      break;
+    case ActKind::silu:
+      t.resize(count);
+      kernels::f32::unary(A::sigmoid(), x, t.data(), count);
+      for (size_t i = 0; i < count; ++i) d[i] *= t[i] * (1.0f + x[i] * (1.0f - t[i]));
+      break;
+    case ActKind::hardsigmoid:
+      for (size_t i = 0; i < count; ++i) {
+        const float u = a * x[i] + b;
+        d[i] *= u > 0.0f && u < 1.0f ? a : 0.0f;
       }
-      case ActKind::silu: {
-        const float sg = 1.0f / (1.0f + std::exp(-v));
-        g = sg * (1.0f + v * (1.0f - sg));
-        break;
-      }
-      case ActKind::hardsigmoid: {
-        const float t = a * v + b;
-        g = t > 0.0f && t < 1.0f ? a : 0.0f;
-        break;
-      }
-      case ActKind::tanh: {
-        const float t = std::tanh(v);
-        g = 1.0f - t * t;
-        break;
-      }
-      case ActKind::leaky_relu: g = v >= 0.0f ? 1.0f : a; break;
-      default: break;
-    }
-    d[i] *= g;
+      break;
+    case ActKind::tanh:
+      t.resize(count);
+      kernels::f32::unary(A::of(kernels::f32::UnaryOp::tanh), x, t.data(), count);
+      for (size_t i = 0; i < count; ++i) d[i] *= 1.0f - t[i] * t[i];
+      break;
+    case ActKind::leaky_relu:
+      for (size_t i = 0; i < count; ++i) d[i] *= x[i] >= 0.0f ? 1.0f : a;
+      break;
+    default:
+      break;
   }
 }
 
@@ -389,7 +391,9 @@ std::string Block::layer_forward(size_t l, size_t n) {
         if (bc == per) {
           for (size_t i = 0; i < per; ++i) ps[i] = xs[i] * bs[i];
         } else {
-          for (size_t i = 0; i < per; ++i) ps[i] = xs[i] * bs[i % c];
+          for (size_t px = 0; px < per; px += c) {
+            for (size_t k = 0; k < c; ++k) ps[px + k] = xs[px + k] * bs[k];
+          }
         }
       }
       break;
@@ -524,9 +528,11 @@ std::string Block::layer_backward(size_t l, size_t n) {
             gbs[i] += ds[i] * xs[i];
           }
         } else {
-          for (size_t i = 0; i < per; ++i) {
-            gxs[i] += ds[i] * bs[i % c];
-            gbs[i % c] += ds[i] * xs[i];
+          for (size_t px = 0; px < per; px += c) {
+            for (size_t k = 0; k < c; ++k) {
+              gxs[px + k] += ds[px + k] * bs[k];
+              gbs[k] += ds[px + k] * xs[px + k];
+            }
           }
         }
       }

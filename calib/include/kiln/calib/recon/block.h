@@ -145,6 +145,7 @@ class Block {
   // backward
   std::vector<std::vector<float>> dval_, wgrad_, bgrad_;
   std::vector<float> scratch_, scratch2_;
+  mutable std::vector<float> act_scratch_;  // activation_backward's f(x)
 };
 
 }  // namespace kiln::calib::recon
