@@ -63,9 +63,10 @@ VectorSource calibration_source(const FloatTensor& in, size_t count) {
   return VectorSource(std::vector<int64_t>(in.shape.begin() + 1, in.shape.end()), calibration_samples(in, count));
 }
 
-// `canonicalize`: on for the float graph; off for a Q graph (it is run as frozen, as a loaded .kiln is).
-bool run(const Graph& g, bool canonicalize, const FloatTensor& in, std::vector<float>* out, Shape* out_shape,
-         std::string* e) {
+// Runs g on `in`: each output (f32) with its shape. `canonicalize`: on for the float graph; off for
+// a Q graph (it is run as frozen, as a loaded .kiln is).
+bool run_outputs(const Graph& g, bool canonicalize, const FloatTensor& in, std::vector<std::vector<float>>* outs,
+                 std::vector<Shape>* shapes, std::string* e) {
   ModelOptions mo;
   mo.canonicalize = canonicalize;
   auto m = Model::create(g, e, mo);
@@ -75,10 +76,25 @@ bool run(const Graph& g, bool canonicalize, const FloatTensor& in, std::vector<f
   std::memcpy(t.mutable_raw(), in.data.data(), in.data.size() * sizeof(float));
   if (*e = s.set_input(m->input_names()[0], t); !e->empty()) return false;
   if (*e = s.run(); !e->empty()) return false;
-  const Tensor* o = s.output(m->output_names()[0]);
-  if (!o || o->dtype() != kiln::DType::f32) return *e = "no f32 output", false;
-  out->assign(o->data<float>(), o->data<float>() + o->elements());
-  *out_shape = o->shape();
+  outs->clear();
+  shapes->clear();
+  for (const std::string& name : m->output_names()) {
+    const Tensor* o = s.output(name);
+    if (!o || o->dtype() != kiln::DType::f32) return *e = "no f32 output " + name, false;
+    outs->emplace_back(o->data<float>(), o->data<float>() + o->elements());
+    shapes->push_back(o->shape());
+  }
+  return true;
+}
+
+// The first output.
+bool run(const Graph& g, bool canonicalize, const FloatTensor& in, std::vector<float>* out, Shape* out_shape,
+         std::string* e) {
+  std::vector<std::vector<float>> outs;
+  std::vector<Shape> shapes;
+  if (!run_outputs(g, canonicalize, in, &outs, &shapes, e)) return false;
+  *out = std::move(outs[0]);
+  *out_shape = shapes[0];
   return true;
 }
 
@@ -149,26 +165,6 @@ TEST_P(QuantizeModels, W8A8AndW4A8RunCloseToFloat) {
   }
 }
 
-// Every output of `g` on `in`, concatenated.
-bool run_outputs(const Graph& g, bool canonicalize, const FloatTensor& in, std::vector<float>* out, std::string* e) {
-  ModelOptions mo;
-  mo.canonicalize = canonicalize;
-  auto m = Model::create(g, e, mo);
-  if (!m) return false;
-  Session s(m);
-  Tensor t(kiln::DType::f32, Shape(in.shape.begin(), in.shape.end()));
-  std::memcpy(t.mutable_raw(), in.data.data(), in.data.size() * sizeof(float));
-  if (*e = s.set_input(m->input_names()[0], t); !e->empty()) return false;
-  if (*e = s.run(); !e->empty()) return false;
-  out->clear();
-  for (const std::string& name : m->output_names()) {
-    const Tensor* o = s.output(name);
-    if (!o || o->dtype() != kiln::DType::f32) return *e = "no f32 output " + name, false;
-    out->insert(out->end(), o->data<float>(), o->data<float>() + o->elements());
-  }
-  return true;
-}
-
 // Squared error per sample of the network outputs (summed) of `q` against `f` over `samples`, run in
 // batches of the model's static batch (1 when it has none).
 bool output_mse(const Graph& f, const Graph& q, const FloatTensor& like, const std::vector<std::vector<float>>& samples,
@@ -182,10 +178,16 @@ bool output_mse(const Graph& f, const Graph& q, const FloatTensor& like, const s
     in.shape = like.shape;
     for (size_t i = 0; i < batch; ++i) in.data.insert(in.data.end(), samples[s0 + i].begin(), samples[s0 + i].end());
     if (in.data.size() != batch * per) return *e = "sample size", false;
-    std::vector<float> yf, yq;
-    if (!run_outputs(f, true, in, &yf, e) || !run_outputs(q, false, in, &yq, e)) return false;
-    if (yf.size() != yq.size()) return *e = "output sizes differ", false;
-    for (size_t i = 0; i < yf.size(); ++i) se += (static_cast<double>(yq[i]) - yf[i]) * (static_cast<double>(yq[i]) - yf[i]);
+    std::vector<std::vector<float>> yf, yq;
+    std::vector<Shape> sf, sq;
+    if (!run_outputs(f, true, in, &yf, &sf, e) || !run_outputs(q, false, in, &yq, &sq, e)) return false;
+    if (sf != sq) return *e = "output shapes differ", false;
+    for (size_t k = 0; k < yf.size(); ++k) {
+      for (size_t i = 0; i < yf[k].size(); ++i) {
+        const double d = static_cast<double>(yq[k][i]) - yf[k][i];
+        se += d * d;
+      }
+    }
     count += batch;
   }
   *mse = se / static_cast<double>(count);

@@ -87,6 +87,30 @@ double weighted_sum(const float* y, const std::vector<float>& r) {
   return s;
 }
 
+// Central differences of `loss` against analytic gradients, one parameter at a time; counts the
+// probes that agree (a probe may straddle a ReLU / max-pool kink, so nearly all must).
+template <class Loss>
+struct FiniteDifferences {
+  Loss loss;
+  float eps = 1e-2f;
+  int checked = 0, agree = 0;
+  void probe(float* p, float g) {
+    const float keep = *p;
+    *p = keep + eps;
+    const double up = loss();
+    *p = keep - eps;
+    const double down = loss();
+    *p = keep;
+    const double fd = (up - down) / (2.0 * eps);
+    ++checked;
+    if (std::fabs(fd - g) <= 2e-3 + 2e-2 * std::fabs(g)) ++agree;
+  }
+};
+template <class Loss>
+FiniteDifferences<Loss> finite_differences(Loss loss) {
+  return FiniteDifferences<Loss>{std::move(loss)};
+}
+
 TEST(ReconBlock, FloatBackwardMatchesFiniteDifferences) {
   Block b = test_block();
   const size_t n = 3;
@@ -97,37 +121,23 @@ TEST(ReconBlock, FloatBackwardMatchesFiniteDifferences) {
   const std::vector<float> dx = b.input_grad(0);
   std::vector<std::vector<float>> dw;
   for (size_t l = 0; l < b.layers().size(); ++l) dw.push_back(b.weight_grad(l));
-  auto loss = [&] {
+  auto fd = finite_differences([&] {
     EXPECT_EQ(b.forward({x.data()}, n), "");
     return weighted_sum(b.output(), r);
-  };
-  const float eps = 1e-2f;
+  });
   std::mt19937 rng(3);
-  int checked = 0, agree = 0;
-  auto probe = [&](float* p, float g) {
-    const float keep = *p;
-    *p = keep + eps;
-    const double up = loss();
-    *p = keep - eps;
-    const double down = loss();
-    *p = keep;
-    const double fd = (up - down) / (2.0 * eps);
-    ++checked;
-    // A probe may straddle a ReLU / max-pool kink; nearly all must agree.
-    if (std::fabs(fd - g) <= 2e-3 + 2e-2 * std::fabs(g)) ++agree;
-  };
   for (int t = 0; t < 30; ++t) {
     const size_t i = rng() % x.size();
-    probe(&x[i], dx[i]);
+    fd.probe(&x[i], dx[i]);
   }
   for (size_t l : {0u, 1u, 2u, 7u}) {
     std::vector<float>& w = b.mutable_layers()[l].weight;
     for (int t = 0; t < 15; ++t) {
       const size_t i = rng() % w.size();
-      probe(&w[i], dw[l][i]);
+      fd.probe(&w[i], dw[l][i]);
     }
   }
-  EXPECT_GE(agree, checked - 3) << agree << " of " << checked;
+  EXPECT_GE(fd.agree, fd.checked - 3) << fd.agree << " of " << fd.checked;
 }
 
 // x(5x5x6) -> conv1x1 -> silu -> [global avg pool -> conv1x1 -> hardsigmoid] gate -> mul -> sigmoid ->
@@ -169,37 +179,24 @@ TEST(ReconBlock, GateAndActivationBackwardMatchesFiniteDifferences) {
   const std::vector<float> r = random_vec(n * 5 * 5 * 6, 36);
   ASSERT_EQ(b.backward(r.data()), "");
   const std::vector<float> dx = b.input_grad(0), dw0 = b.weight_grad(0), dw3 = b.weight_grad(3);
-  auto loss = [&] {
+  auto fd = finite_differences([&] {
     EXPECT_EQ(b.forward({x.data()}, n), "");
     return weighted_sum(b.output(), r);
-  };
-  const float eps = 1e-2f;
+  });
   std::mt19937 rng(5);
-  int checked = 0, agree = 0;
-  auto probe = [&](float* p, float g) {
-    const float keep = *p;
-    *p = keep + eps;
-    const double up = loss();
-    *p = keep - eps;
-    const double down = loss();
-    *p = keep;
-    const double fd = (up - down) / (2.0 * eps);
-    ++checked;
-    if (std::fabs(fd - g) <= 2e-3 + 2e-2 * std::fabs(g)) ++agree;  // a probe may straddle a kink
-  };
   for (int t = 0; t < 40; ++t) {
     const size_t i = rng() % x.size();
-    probe(&x[i], dx[i]);
+    fd.probe(&x[i], dx[i]);
   }
   for (size_t layer : {0u, 3u}) {
     std::vector<float>& w = b.mutable_layers()[layer].weight;
     const std::vector<float>& dw = layer == 0 ? dw0 : dw3;
     for (int t = 0; t < 20; ++t) {
       const size_t i = rng() % w.size();
-      probe(&w[i], dw[i]);
+      fd.probe(&w[i], dw[i]);
     }
   }
-  EXPECT_GE(agree, checked - 3) << agree << " of " << checked;
+  EXPECT_GE(fd.agree, fd.checked - 3) << fd.agree << " of " << fd.checked;
   // A gate of the wrong width is an error.
   std::vector<LayerSpec> bad;
   bad.push_back(conv_spec("c", {0}, 6, 4, 1, 1, 1, ActKind::none, 37));

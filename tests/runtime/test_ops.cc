@@ -184,7 +184,8 @@ TEST(Ops, ConvTransposeOutputShapeAndAutoPadSame) {
 TEST(Ops, AutoPadResolvesToExplicitPads) {
   Tensor w(DType::f32, {1, 1, 3, 3});
   for (int i = 0; i < 9; ++i) w.mutable_data<float>()[i] = 1.0f;
-  auto canonical_pads = [&](const std::string& mode, int64_t stride, Shape in_shape, std::vector<int64_t>* pads) {
+  // x (of `in_shape`) -> Conv(w, stride, auto_pad = mode) -> y, as a Model.
+  auto conv_model = [&](const std::string& mode, int64_t stride, Shape in_shape) {
     Graph g;
     Value in;
     in.name = "x";
@@ -204,6 +205,10 @@ TEST(Ops, AutoPadResolvesToExplicitPads) {
     std::string err;
     auto m = Model::create(g, &err);
     EXPECT_NE(m, nullptr) << err;
+    return m;
+  };
+  auto canonical_pads = [&](const std::string& mode, int64_t stride, Shape in_shape, std::vector<int64_t>* pads) {
+    auto m = conv_model(mode, stride, std::move(in_shape));
     if (!m) return false;
     const Node& c = m->logical_graph().nodes[0];
     *pads = c.get_ints("pads", {});
@@ -223,25 +228,8 @@ TEST(Ops, AutoPadResolvesToExplicitPads) {
   EXPECT_EQ(pads, (std::vector<int64_t>{1, 1, 1, 1}));
   EXPECT_FALSE(canonical_pads("SAME_UPPER", 2, {1, 1, kSymbolicDim, kSymbolicDim}, &pads));
   {
-    Graph g;
-    Value in;
-    in.name = "x";
-    in.shape = {1, 1, kSymbolicDim, kSymbolicDim};
-    in.shape_known = true;
-    g.inputs = {g.add_value(in)};
-    Value out;
-    out.name = "y";
-    Node n;
-    n.name = "conv";
-    n.op = "Conv";
-    n.inputs = {g.inputs[0], g.add_constant("w", w)};
-    n.outputs = {g.add_value(out)};
-    n.attrs = {{"strides", Attr::of_ints({2, 2})}, {"auto_pad", Attr::of_string("SAME_LOWER")}};
-    g.outputs = n.outputs;
-    g.nodes.push_back(n);
-    std::string err;
-    auto m = Model::create(g, &err);
-    ASSERT_NE(m, nullptr) << err;
+    auto m = conv_model("SAME_LOWER", 2, {1, 1, kSymbolicDim, kSymbolicDim});
+    ASSERT_NE(m, nullptr);
     Session sess(m);
     for (int64_t size : {4, 5}) {  // 4: one padding pixel (at the start); 5: two, one each side
       ASSERT_EQ(sess.set_input("x", make({1, 1, size, size}, iota(static_cast<size_t>(size * size)))), "");

@@ -1,6 +1,7 @@
 #include "kiln/calib/recon/dnnl_layers.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <thread>
 #include <utility>
 
@@ -92,6 +93,46 @@ void sum_chunks(const std::vector<float>& partials, size_t chunks, size_t count,
   }
 }
 
+// 64-byte aligned storage of `bytes` (oneDNN's scratchpads and blocked weights want it).
+struct AlignedBuffer {
+  std::vector<uint8_t> raw;
+  explicit AlignedBuffer(size_t bytes) : raw(bytes + 64) {}
+  void* data() {
+    const auto p = reinterpret_cast<uintptr_t>(raw.data());
+    return reinterpret_cast<void*>((p + 63) & ~uintptr_t{63});
+  }
+};
+
+// Runs body(chunk, stream, scratch, extra) over `chunks` chunks on up to compute_threads() threads;
+// each thread slot has its own stream and buffers of scratch_bytes and extra_bytes. Returns the first
+// error.
+template <class Body>
+std::string run_grad_chunks(size_t chunks, size_t scratch_bytes, size_t extra_bytes, Body&& body) {
+  const int threads = std::max(1, std::min<int>(compute_threads(), static_cast<int>(chunks)));
+  auto& eng = dnnl_ctx().engine;
+  std::vector<dnnl::stream> streams;
+  std::vector<AlignedBuffer> scratch, extra;
+  for (int t = 0; t < threads; ++t) {
+    streams.emplace_back(eng);
+    scratch.emplace_back(scratch_bytes);
+    extra.emplace_back(extra_bytes);
+  }
+  std::vector<std::string> errors(static_cast<size_t>(threads));
+  auto run = [&](size_t c, int slot) {
+    const size_t k = static_cast<size_t>(slot);
+    std::string e = guarded([&] {
+      body(c, streams[k], scratch[k].data(), extra[k].data());
+      streams[k].wait();
+    });
+    if (!e.empty()) errors[k] = std::move(e);
+  };
+  for_each_chunk(chunks, threads, run);
+  for (const std::string& e : errors) {
+    if (!e.empty()) return e;
+  }
+  return "";
+}
+
 }  // namespace
 
 void set_compute_threads(int threads) {
@@ -117,6 +158,38 @@ std::string ConvGeometry::validate() const {
     return "zero kernel, stride or dilation";
   return "";
 }
+
+namespace {
+
+// The memory descriptors and geometry of a convolution of n x h x w NHWC inputs (weights: tag any
+// for the primitives, OIHW / GOIHW for the caller's buffers).
+struct ConvDescs {
+  memory::desc src, dst, user_w, any_w, bias;
+  memory::dims strides, dil, pl, pr;
+};
+
+ConvDescs conv_descs(const ConvGeometry& g, size_t n, size_t h, size_t w) {
+  ConvDescs d;
+  d.src = memory::desc({D(n), D(g.in_c), D(h), D(w)}, dt::f32, tag::nhwc);
+  d.dst = memory::desc({D(n), D(g.out_c), D(g.out_h(h)), D(g.out_w(w))}, dt::f32, tag::nhwc);
+  memory::dims wdims;
+  if (g.groups > 1) {
+    wdims = {D(g.groups), D(g.out_c / g.groups), D(g.in_c / g.groups), D(g.kernel_h), D(g.kernel_w)};
+    d.user_w = memory::desc(wdims, dt::f32, tag::goihw);
+  } else {
+    wdims = {D(g.out_c), D(g.in_c), D(g.kernel_h), D(g.kernel_w)};
+    d.user_w = memory::desc(wdims, dt::f32, tag::oihw);
+  }
+  d.any_w = memory::desc(wdims, dt::f32, tag::any);
+  d.bias = memory::desc({D(g.out_c)}, dt::f32, tag::x);
+  d.strides = {D(g.stride_h), D(g.stride_w)};
+  d.dil = {D(g.dilation_h - 1), D(g.dilation_w - 1)};
+  d.pl = {D(g.pad_top), D(g.pad_left)};
+  d.pr = {D(g.pad_bottom), D(g.pad_right)};
+  return d;
+}
+
+}  // namespace
 
 struct ConvLayer::Prims {
   dnnl::convolution_forward::primitive_desc fwd_pd;
@@ -155,26 +228,16 @@ ConvLayer::Prims* ConvLayer::prims(size_t n, size_t h, size_t w, std::string* er
   auto p = std::make_unique<Prims>();
   *error = guarded([&] {
     auto& eng = dnnl_ctx().engine;
-    p->src_md = memory::desc({D(n), D(g_.in_c), D(h), D(w)}, dt::f32, tag::nhwc);
-    p->dst_md = memory::desc({D(n), D(g_.out_c), D(oh), D(ow)}, dt::f32, tag::nhwc);
-    memory::dims wdims;
-    if (g_.groups > 1) {
-      wdims = {D(g_.groups), D(g_.out_c / g_.groups), D(g_.in_c / g_.groups), D(g_.kernel_h), D(g_.kernel_w)};
-      p->user_w_md = memory::desc(wdims, dt::f32, tag::goihw);
-    } else {
-      wdims = {D(g_.out_c), D(g_.in_c), D(g_.kernel_h), D(g_.kernel_w)};
-      p->user_w_md = memory::desc(wdims, dt::f32, tag::oihw);
-    }
-    const memory::desc any_w(wdims, dt::f32, tag::any);
-    p->bias_md = memory::desc({D(g_.out_c)}, dt::f32, tag::x);
-    const memory::dims strides{D(g_.stride_h), D(g_.stride_w)};
-    const memory::dims dil{D(g_.dilation_h - 1), D(g_.dilation_w - 1)};
-    const memory::dims pl{D(g_.pad_top), D(g_.pad_left)}, pr{D(g_.pad_bottom), D(g_.pad_right)};
+    const ConvDescs d = conv_descs(g_, n, h, w);
+    p->src_md = d.src;
+    p->dst_md = d.dst;
+    p->user_w_md = d.user_w;
+    p->bias_md = d.bias;
     dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                       p->src_md, any_w, p->bias_md, p->dst_md, strides, dil, pl, pr);
+                                       d.src, d.any_w, d.bias, d.dst, d.strides, d.dil, d.pl, d.pr);
     p->fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
-    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->dst_md, strides,
-                                             dil, pl, pr);
+    dnnl::convolution_backward_data::desc bd(dnnl::algorithm::convolution_direct, d.src, d.any_w, d.dst, d.strides,
+                                             d.dil, d.pl, d.pr);
     p->bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bd, eng, p->fwd_pd);
     p->fwd = dnnl::convolution_forward(p->fwd_pd);
     p->bwd_data = dnnl::convolution_backward_data(p->bwd_data_pd);
@@ -232,31 +295,20 @@ ConvLayer::GradPrims* ConvLayer::grad_prims(size_t n, size_t h, size_t w, std::s
   auto key = std::make_tuple(n, h, w);
   auto it = grad_cache_.find(key);
   if (it != grad_cache_.end()) return it->second.get();
-  const size_t oh = g_.out_h(h), ow = g_.out_w(w);
   auto p = std::make_unique<GradPrims>();
   create_single_threaded([&] {
     *error = guarded([&] {
       auto& eng = dnnl_ctx().engine;
-      p->src_md = memory::desc({D(n), D(g_.in_c), D(h), D(w)}, dt::f32, tag::nhwc);
-      p->dst_md = memory::desc({D(n), D(g_.out_c), D(oh), D(ow)}, dt::f32, tag::nhwc);
-      memory::dims wdims;
-      if (g_.groups > 1) {
-        wdims = {D(g_.groups), D(g_.out_c / g_.groups), D(g_.in_c / g_.groups), D(g_.kernel_h), D(g_.kernel_w)};
-        p->user_w_md = memory::desc(wdims, dt::f32, tag::goihw);
-      } else {
-        wdims = {D(g_.out_c), D(g_.in_c), D(g_.kernel_h), D(g_.kernel_w)};
-        p->user_w_md = memory::desc(wdims, dt::f32, tag::oihw);
-      }
-      const memory::desc any_w(wdims, dt::f32, tag::any);
-      p->bias_md = memory::desc({D(g_.out_c)}, dt::f32, tag::x);
-      const memory::dims strides{D(g_.stride_h), D(g_.stride_w)};
-      const memory::dims dil{D(g_.dilation_h - 1), D(g_.dilation_w - 1)};
-      const memory::dims pl{D(g_.pad_top), D(g_.pad_left)}, pr{D(g_.pad_bottom), D(g_.pad_right)};
+      const ConvDescs d = conv_descs(g_, n, h, w);
+      p->src_md = d.src;
+      p->dst_md = d.dst;
+      p->user_w_md = d.user_w;
+      p->bias_md = d.bias;
       dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                         p->src_md, any_w, p->bias_md, p->dst_md, strides, dil, pl, pr);
+                                         d.src, d.any_w, d.bias, d.dst, d.strides, d.dil, d.pl, d.pr);
       dnnl::convolution_forward::primitive_desc fpd(fd, eng);
-      dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, p->src_md, any_w, p->bias_md,
-                                                  p->dst_md, strides, dil, pl, pr);
+      dnnl::convolution_backward_weights::desc wd(dnnl::algorithm::convolution_direct, d.src, d.any_w, d.bias, d.dst,
+                                                  d.strides, d.dil, d.pl, d.pr);
       dnnl::primitive_attr attr;
       attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       dnnl::convolution_backward_weights::primitive_desc wpd(wd, attr, eng, fpd);
@@ -284,43 +336,22 @@ std::string ConvLayer::backward_weights(size_t n, size_t h, size_t w, const floa
   const size_t wsize = g_.weight_elements(), xs = h * w * g_.in_c, ys = oh * ow * g_.out_c;
   partial_w_.resize(chunks * wsize);
   partial_b_.resize(chunks * g_.out_c);
-  const int threads = std::min<int>(compute_threads(), static_cast<int>(chunks));
   auto& eng = dnnl_ctx().engine;
-  std::vector<dnnl::stream> streams;
-  std::vector<memory> diff_w, scratch;
-  std::vector<std::string> errors(static_cast<size_t>(std::max(threads, 1)));
-  for (int t = 0; t < std::max(threads, 1); ++t) {  // per thread slot: a stream and the primitive's buffers
-    streams.emplace_back(eng);
-    diff_w.emplace_back(full->diff_w_md, eng);
-    scratch.emplace_back(full->scratch_md.get_size() >= tail->scratch_md.get_size() ? full->scratch_md
-                                                                                       : tail->scratch_md,
-                         eng);
-  }
-  auto run = [&](size_t c, int slot) {
+  const size_t scratch = std::max(full->scratch_md.get_size(), tail->scratch_md.get_size());
+  const size_t diff_w = std::max(full->diff_w_md.get_size(), tail->diff_w_md.get_size());
+  err = run_grad_chunks(chunks, scratch, diff_w, [&](size_t c, dnnl::stream& st, void* sp, void* dw_buf) {
     const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, n - s0);
     GradPrims* gp = nc == kGradChunk ? full : tail;
-    const std::string e = guarded([&] {
-      dnnl::stream& st = streams[static_cast<size_t>(slot)];
-      memory src(gp->src_md, eng, const_cast<float*>(x + s0 * xs));
-      memory ddst(gp->dst_md, eng, const_cast<float*>(dy + s0 * ys));
-      memory db(gp->bias_md, eng, partial_b_.data() + c * g_.out_c);
-      memory dw(gp->diff_w_md, eng, diff_w[static_cast<size_t>(slot)].get_data_handle());
-      memory sp(gp->scratch_md, eng, scratch[static_cast<size_t>(slot)].get_data_handle());
-      gp->bwd.execute(st, {{DNNL_ARG_SRC, src},
-                           {DNNL_ARG_DIFF_DST, ddst},
-                           {DNNL_ARG_DIFF_WEIGHTS, dw},
-                           {DNNL_ARG_DIFF_BIAS, db},
-                           {DNNL_ARG_SCRATCHPAD, sp}});
-      memory uw(gp->user_w_md, eng, partial_w_.data() + c * wsize);
-      gp->to_user.execute(st, dw, uw);
-      st.wait();
-    });
-    if (!e.empty()) errors[static_cast<size_t>(slot)] = e;
-  };
-  for_each_chunk(chunks, threads, run);
-  for (const std::string& e : errors) {
-    if (!e.empty()) return e;
-  }
+    memory dw(gp->diff_w_md, eng, dw_buf);  // the primitive's layout, then the caller's
+    gp->bwd.execute(st, {{DNNL_ARG_SRC, memory(gp->src_md, eng, const_cast<float*>(x + s0 * xs))},
+                         {DNNL_ARG_DIFF_DST, memory(gp->dst_md, eng, const_cast<float*>(dy + s0 * ys))},
+                         {DNNL_ARG_DIFF_WEIGHTS, dw},
+                         {DNNL_ARG_DIFF_BIAS, memory(gp->bias_md, eng, partial_b_.data() + c * g_.out_c)},
+                         {DNNL_ARG_SCRATCHPAD, memory(gp->scratch_md, eng, sp)}});
+    memory uw(gp->user_w_md, eng, partial_w_.data() + c * wsize);
+    gp->to_user.execute(st, dw, uw);
+  });
+  if (!err.empty()) return err;
   sum_chunks(partial_w_, chunks, wsize, dweight);
   if (dbias) sum_chunks(partial_b_, chunks, g_.out_c, dbias);
   return "";
@@ -443,35 +474,18 @@ std::string InnerProductLayer::backward_weights(size_t m, const float* x, const 
   const size_t wsize = n_ * k_;
   partial_w_.resize(chunks * wsize);
   partial_b_.resize(chunks * n_);
-  const int threads = std::min<int>(compute_threads(), static_cast<int>(chunks));
   auto& eng = dnnl_ctx().engine;
-  std::vector<dnnl::stream> streams;
-  std::vector<memory> scratch;
-  std::vector<std::string> errors(static_cast<size_t>(std::max(threads, 1)));
-  for (int t = 0; t < std::max(threads, 1); ++t) {
-    streams.emplace_back(eng);
-    scratch.emplace_back(full->scratch_md.get_size() >= tail->scratch_md.get_size() ? full->scratch_md
-                                                                                       : tail->scratch_md,
-                         eng);
-  }
-  auto run = [&](size_t c, int slot) {
+  const size_t scratch = std::max(full->scratch_md.get_size(), tail->scratch_md.get_size());
+  err = run_grad_chunks(chunks, scratch, 0, [&](size_t c, dnnl::stream& st, void* sp, void*) {
     const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, m - s0);
     GradPrims* gp = nc == kGradChunk ? full : tail;
-    const std::string e = guarded([&] {
-      dnnl::stream& st = streams[static_cast<size_t>(slot)];
-      gp->bwd.execute(st, {{DNNL_ARG_SRC, memory(gp->src_md, eng, const_cast<float*>(x + s0 * k_))},
-                           {DNNL_ARG_DIFF_DST, memory(gp->dst_md, eng, const_cast<float*>(dy + s0 * n_))},
-                           {DNNL_ARG_DIFF_WEIGHTS, memory(gp->w_md, eng, partial_w_.data() + c * wsize)},
-                           {DNNL_ARG_DIFF_BIAS, memory(gp->bias_md, eng, partial_b_.data() + c * n_)},
-                           {DNNL_ARG_SCRATCHPAD, memory(gp->scratch_md, eng, scratch[static_cast<size_t>(slot)].get_data_handle())}});
-      st.wait();
-    });
-    if (!e.empty()) errors[static_cast<size_t>(slot)] = e;
-  };
-  for_each_chunk(chunks, threads, run);
-  for (const std::string& e : errors) {
-    if (!e.empty()) return e;
-  }
+    gp->bwd.execute(st, {{DNNL_ARG_SRC, memory(gp->src_md, eng, const_cast<float*>(x + s0 * k_))},
+                         {DNNL_ARG_DIFF_DST, memory(gp->dst_md, eng, const_cast<float*>(dy + s0 * n_))},
+                         {DNNL_ARG_DIFF_WEIGHTS, memory(gp->w_md, eng, partial_w_.data() + c * wsize)},
+                         {DNNL_ARG_DIFF_BIAS, memory(gp->bias_md, eng, partial_b_.data() + c * n_)},
+                         {DNNL_ARG_SCRATCHPAD, memory(gp->scratch_md, eng, sp)}});
+  });
+  if (!err.empty()) return err;
   sum_chunks(partial_w_, chunks, wsize, dweight);
   if (dbias) sum_chunks(partial_b_, chunks, n_, dbias);
   return "";

@@ -155,6 +155,18 @@ struct UnitWriter {
     push(std::move(kept));
     kept = ReconUnit{};
   }
+  // Routes node i: one that cannot be trained closes the open trained unit (`flush`) and joins the
+  // kept run; a trainable one closes the kept run. True when the caller goes on with the node.
+  template <class Flush>
+  bool route(int i, bool ok, const std::string& why, Flush&& flush) {
+    if (!ok) {
+      flush();
+      keep(i, why);
+      return false;
+    }
+    flush_kept();
+    return true;
+  }
 };
 
 void layer_units(const Graph& g, const std::vector<char>& ok, const std::vector<std::string>& why, UnitWriter& w) {
@@ -173,13 +185,7 @@ void layer_units(const Graph& g, const std::vector<char>& ok, const std::vector<
   };
   for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
     const Node& n = g.nodes[i];
-    if (n.dead) continue;
-    if (!ok[i]) {
-      flush();
-      w.keep(i, why[i]);
-      continue;
-    }
-    w.flush_kept();
+    if (n.dead || !w.route(i, ok[i], why[i], flush)) continue;
     if (is_weighted(n)) {
       if (!cur.nodes.empty()) w.push(std::move(cur));
       cur = ReconUnit{};
@@ -236,13 +242,7 @@ void block_units(const Graph& g, const std::vector<char>& ok, const std::vector<
   };
   for (int i = 0; i < nn; ++i) {
     const Node& n = g.nodes[i];
-    if (n.dead) continue;
-    if (!ok[i]) {
-      flush();
-      w.keep(i, why[i]);
-      continue;
-    }
-    w.flush_kept();
+    if (n.dead || !w.route(i, ok[i], why[i], flush)) continue;
     if (unit_of[i] >= 0) {
       if (emitted[unit_of[i]]) continue;
       flush();
