@@ -141,7 +141,8 @@ TEST(ReconBlock, FloatBackwardMatchesFiniteDifferences) {
 }
 
 // x(5x5x6) -> conv1x1 -> silu -> [global avg pool -> conv1x1 -> hardsigmoid] gate -> mul -> sigmoid ->
-// leaky relu -> tanh: a squeeze-excitation block and every element-wise activation a block learns.
+// leaky relu -> tanh -> gelu: a squeeze-excitation block and every element-wise activation a block
+// learns.
 TEST(ReconBlock, GateAndActivationBackwardMatchesFiniteDifferences) {
   std::vector<LayerSpec> l;
   l.push_back(conv_spec("c1", {0}, 6, 6, 1, 1, 1, ActKind::none, 31));
@@ -171,6 +172,7 @@ TEST(ReconBlock, GateAndActivationBackwardMatchesFiniteDifferences) {
   l.push_back(act("sig", 6, ActKind::sigmoid));
   l.push_back(act("leaky", 7, ActKind::leaky_relu, 0.1f));
   l.push_back(act("tanh", 8, ActKind::tanh));
+  l.push_back(act("gelu", 9, ActKind::gelu));
   Block b;
   ASSERT_EQ(b.init(std::move(l), {Dims{5, 5, 6}}), "");
   const size_t n = 2;

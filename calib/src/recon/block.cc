@@ -271,6 +271,7 @@ std::string Block::activation_forward(size_t l, size_t count, const float* x, fl
     case ActKind::hardsigmoid: f = A::hardsigmoid(s.act_alpha, s.act_beta); break;
     case ActKind::tanh: f = A::of(kernels::f32::UnaryOp::tanh); break;
     case ActKind::leaky_relu: f = A::leaky_relu(s.act_alpha); break;
+    case ActKind::gelu: f = A::of(kernels::f32::UnaryOp::gelu_erf); break;
     default: return "unknown activation";
   }
   kernels::f32::unary(f, x, y, count);
@@ -309,6 +310,16 @@ void Block::activation_backward(size_t l, size_t count, const float* x, float* d
     case ActKind::leaky_relu:
       for (size_t i = 0; i < count; ++i) d[i] *= x[i] >= 0.0f ? 1.0f : a;
       break;
+    case ActKind::gelu: {  // d/dx x Phi(x) = Phi(x) + x phi(x)
+      t.resize(count);
+      for (size_t i = 0; i < count; ++i) t[i] = x[i] * 0.70710678f;  // Phi(x) = (1 + erf(x / sqrt 2)) / 2
+      kernels::f32::unary(A::of(kernels::f32::UnaryOp::erf), t.data(), t.data(), count);
+      for (size_t i = 0; i < count; ++i) {
+        const float phi = 0.39894228f * std::exp(-0.5f * x[i] * x[i]);
+        d[i] *= 0.5f * (1.0f + t[i]) + x[i] * phi;
+      }
+      break;
+    }
     default:
       break;
   }

@@ -160,8 +160,15 @@ bool layer_spec_of(const Graph& g, const Node& n, LayerSpec* s, std::string* err
     return true;
   }
   if (n.op == "Sigmoid" || n.op == "kiln.Silu" || n.op == "HardSigmoid" || n.op == "HardSwish" || n.op == "Tanh" ||
-      n.op == "LeakyRelu" || n.op == "Clip") {
+      n.op == "LeakyRelu" || n.op == "Clip" || n.op == "Gelu") {
     s->kind = LayerKind::activation;
+    if (n.op == "Gelu") {
+      if (n.get_string("approximate", "none") != "none") {
+        *error = n.label() + ": only the erf form of Gelu";
+        return false;
+      }
+      s->act = ActKind::gelu;
+    }
     if (n.op == "Sigmoid") s->act = ActKind::sigmoid;
     if (n.op == "kiln.Silu") s->act = ActKind::silu;
     if (n.op == "Tanh") s->act = ActKind::tanh;

@@ -11,7 +11,7 @@ namespace kiln::calib::recon {
 
 // The layer of a Conv (explicit 2-D pads, constant OIHW weights, relu / clip / hardswish or no
 // activation), Gemm (constant weights, no transA, alpha = beta = 1), Add, Mul, Relu, an element-wise
-// activation (Sigmoid, SiLU, HardSigmoid, HardSwish, Tanh, LeakyRelu, Clip), pooling or channel
+// activation (Sigmoid, SiLU, HardSigmoid, HardSwish, Tanh, LeakyRelu, Clip, Gelu), pooling or channel
 // Concat node, without its inputs (the block maps those). False with the reason otherwise.
 bool layer_spec_of(const Graph& g, const Node& n, LayerSpec* s, std::string* error);
 

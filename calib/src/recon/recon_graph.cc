@@ -270,7 +270,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
       }
       auto b = std::make_unique<Block>();
       std::vector<int> gv;
-      if (!build_block(g, u, b.get(), error, &gv)) return false;
+      if (!build_block(g, u, b.get(), error, &gv, &ctx)) return false;
       // The float pass first: prepare_block switches quantization on, and these are the float
       // network's values (the next probes' inputs, every unit's targets and the float logits).
       if (!(*error = run_all(*b, fin, n, batch, &fvals[u.output])).empty()) return false;
@@ -347,7 +347,7 @@ bool reconstruct_graph(const Graph& g, const std::vector<float>& samples, size_t
     auto owned = std::make_unique<Block>();
     Block& b = *owned;
     std::vector<int> gv;
-    if (!build_block(g, u, &b, error, &gv)) return false;
+    if (!build_block(g, u, &b, error, &gv, &ctx)) return false;
     // Float pass (before quantization is enabled, the block is float): the targets, and what the
     // next units read from the float network. The Fisher setup ran it already.
     if (!fvals.count(u.output) && !(*error = run_all(b, fin, n, batch, &fvals[u.output])).empty()) return false;

@@ -426,6 +426,7 @@ bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* erro
   }
   ctx->batched.assign(g.values.size(), 0);
   ctx->sample_shape.assign(g.values.size(), {});
+  ctx->rows.assign(g.values.size(), 0);
   for (size_t v = 0; v < g.values.size(); ++v) {
     if (!st.has[v] || g.values[v].constant || st.known[v] || st.types[v] != DType::f32) continue;
     const Shape& s = st.shapes[v];
@@ -433,15 +434,48 @@ bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* erro
     ctx->batched[v] = 1;
     ctx->sample_shape[v].assign(s.begin() + 1, s.end());
   }
+  // Row views: a Reshape of per-sample [..., d] tensors to [batch * T, d], and the Gemm over them.
+  for (const Node& n : g.nodes) {
+    if (n.dead || n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
+    const int x = n.inputs[0], y = n.outputs[0];
+    if (!st.has[y] || ctx->batched[y] || st.types[y] != DType::f32 || st.shapes[y].size() != 2) continue;
+    const int64_t r = st.shapes[y][0], d = st.shapes[y][1];
+    if (r <= 0 || r % batch != 0) continue;
+    const int64_t t = r / batch;
+    if ((n.op == "Reshape" || n.op == "Flatten") && ctx->batched[x] && ctx->sample_shape[x].size() >= 2 &&
+        ctx->sample_shape[x].back() == d) {
+      int64_t e = 1;
+      for (int64_t k : ctx->sample_shape[x]) e *= k;
+      if (e == t * d) {
+        ctx->rows[y] = t;
+        ctx->sample_shape[y] = {t, d};
+      }
+    } else if (n.op == "Gemm" && ctx->rows[x] == t) {
+      ctx->rows[y] = t;
+      ctx->sample_shape[y] = {t, d};
+    }
+  }
   return true;
 }
+
+namespace {
+
+// A block's dims of a per-sample value: images NHWC, [T, d] as 1 x T pixels of d channels.
+Dims block_dims(const UnitContext& ctx, int v) {
+  const Shape& s = ctx.sample_shape[v];
+  if (s.size() == 3) return {static_cast<size_t>(s[1]), static_cast<size_t>(s[2]), static_cast<size_t>(s[0])};
+  if (s.size() == 2) return {1, static_cast<size_t>(s[0]), static_cast<size_t>(s[1])};
+  return {1, 1, s.empty() ? 1 : static_cast<size_t>(s[0])};
+}
+
+}  // namespace
 
 bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::string* why) {
   const Node& n = g.nodes[node];
   static const std::set<std::string> ops{"Conv",      "Gemm",        "Add",     "Mul",      "MaxPool",
                                          "AveragePool", "GlobalAveragePool", "Concat", "Flatten", "Reshape",
                                          "Relu",      "Sigmoid",     "kiln.Silu", "HardSigmoid", "HardSwish",
-                                         "Tanh",      "LeakyRelu",   "Clip"};
+                                         "Tanh",      "LeakyRelu",   "Clip",      "Gelu"};
   if (ctx.keep.count(n.name)) {
     *why = "kept float by the plan";
     return false;
@@ -450,12 +484,14 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
     *why = "no block layer for " + n.op;
     return false;
   }
-  auto image_or_vector = [&](int v) {
+  // Values a block holds: per-sample images [C, H, W], vectors [K], matrices [T, d], and row views.
+  auto block_value = [&](int v) {
     const size_t r = ctx.sample_shape[v].size();
-    return ctx.batched[v] && (r == 1 || r == 3);
+    return (ctx.batched[v] && r >= 1 && r <= 3) || ctx.rows[v] > 0;
   };
-  if (n.outputs.size() != 1 || n.outputs[0] < 0 || !image_or_vector(n.outputs[0])) {
-    *why = "its output is not a per-sample [C, H, W] or [K] tensor";
+  auto image = [&](int v) { return ctx.batched[v] && ctx.sample_shape[v].size() == 3; };
+  if (n.outputs.size() != 1 || n.outputs[0] < 0 || !block_value(n.outputs[0])) {
+    *why = "its output is not a per-sample [C, H, W], [T, d] or [K] tensor";
     return false;
   }
   // Which inputs carry data (the rest must be constants: weights, bias, shape).
@@ -465,8 +501,8 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
     const int v = n.inputs[k];
     if (v < 0) continue;
     const bool data = k < data_inputs || (n.op == "Conv" && k == 3);
-    if (data && (g.values[v].constant || !image_or_vector(v))) {
-      *why = "input '" + g.values[v].name + "' is not a per-sample [C, H, W] or [K] tensor";
+    if (data && (g.values[v].constant || !block_value(v))) {
+      *why = "input '" + g.values[v].name + "' is not a per-sample [C, H, W], [T, d] or [K] tensor";
       return false;
     }
     if (!data && !g.values[v].constant) {
@@ -474,13 +510,31 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
       return false;
     }
   }
-  const Shape& out = ctx.sample_shape[n.outputs[0]];
-  if (n.op == "Flatten" || n.op == "Reshape") {  // a flatten keeps each sample's elements in order
-    if (out.size() != 1) {
-      *why = "only a flatten to [N, K] is an alias a block can follow";
+  const int x = n.inputs[0], y = n.outputs[0];
+  const Shape& out = ctx.sample_shape[y];
+  if (n.op == "Flatten" || n.op == "Reshape") {  // aliases: each sample's elements stay in order
+    const bool flatten = ctx.batched[y] && out.size() == 1 && ctx.batched[x];
+    const bool to_rows = ctx.rows[y] > 0;
+    const bool from_rows = ctx.rows[x] > 0 && ctx.batched[y] && out.size() >= 2 && out == ctx.sample_shape[x];
+    if (!flatten && !to_rows && !from_rows) {
+      *why = "only a flatten to [N, K] or a GEMM's row view is an alias a block can follow";
       return false;
     }
     return true;
+  }
+  const bool spatial = n.op == "Conv" || n.op == "MaxPool" || n.op == "AveragePool" ||
+                       n.op == "GlobalAveragePool" || n.op == "Concat";
+  if (spatial && !image(x)) {
+    *why = "input '" + g.values[x].name + "' is not a per-sample [C, H, W] image";
+    return false;
+  }
+  if (n.op == "Gemm" && !(ctx.batched[x] && ctx.sample_shape[x].size() == 1) && ctx.rows[x] == 0) {
+    *why = "a Gemm over neither [K] samples nor a row view";
+    return false;
+  }
+  if (n.op == "Gelu" && n.get_string("approximate", "none") != "none") {
+    *why = "only the erf form of Gelu";
+    return false;
   }
   if (n.op == "Add") {
     if (n.inputs.size() != 2 || ctx.sample_shape[n.inputs[0]] != out || ctx.sample_shape[n.inputs[1]] != out) {
@@ -496,8 +550,8 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
     }
     const Shape& a = ctx.sample_shape[n.inputs[0]];
     const Shape& b = ctx.sample_shape[n.inputs[1]];
-    auto gate_of = [&](const Shape& x, const Shape& gte) {
-      return x.size() == 3 && gte.size() == 3 && gte[0] == x[0] && gte[1] == 1 && gte[2] == 1;
+    auto gate_of = [&](const Shape& img, const Shape& gte) {
+      return img.size() == 3 && gte.size() == 3 && gte[0] == img[0] && gte[1] == 1 && gte[2] == 1;
     };
     if (!(a == out && b == out) && !(a == out && gate_of(a, b)) && !(b == out && gate_of(b, a))) {
       *why = "only a Mul of same-shaped tensors or a per-channel gate";
@@ -536,6 +590,22 @@ bool list_units(const Graph& g, Granularity granularity, std::vector<ReconUnit>*
   std::vector<std::string> why(g.nodes.size());
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (!g.nodes[i].dead) ok[i] = node_trainable(g, static_cast<int>(i), ctx, &why[i]);
+  }
+  // A row view never leaves a trained unit (units hand on per-sample values): a node producing one
+  // is trained only if everything reading it is (to a fixpoint).
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (!ok[i] || n.outputs.size() != 1 || n.outputs[0] < 0 || ctx.rows[n.outputs[0]] == 0) continue;
+      for (int r : readers[n.outputs[0]]) {
+        if (ok[r]) continue;
+        ok[i] = 0;
+        why[i] = "its row view is read by " + g.nodes[r].label() + ", which a block cannot learn";
+        changed = true;
+        break;
+      }
+    }
   }
   UnitWriter w{g, ctx, readers, out, {}};
   if (granularity == Granularity::layer) {
@@ -611,7 +681,7 @@ std::string describe_units(const Graph& g, const std::vector<ReconUnit>& units) 
 
 namespace {
 
-bool dims_of(const Graph& g, int v, Dims* d, std::string* error) {
+bool graph_dims(const Graph& g, int v, Dims* d, std::string* error) {
   const Value& val = g.values[v];
   if (!val.shape_known) {
     *error = "shape of '" + val.name + "' unknown";
@@ -631,7 +701,14 @@ bool dims_of(const Graph& g, int v, Dims* d, std::string* error) {
 }  // namespace
 
 bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::string* error,
-                 std::vector<int>* graph_values) {
+                 std::vector<int>* graph_values, const UnitContext* ctx) {
+  auto dims_of = [&](const Graph& gr, int v, Dims* d, std::string* err) {
+    if (ctx && (ctx->batched[v] || ctx->rows[v] > 0)) {
+      *d = block_dims(*ctx, v);
+      return true;
+    }
+    return graph_dims(gr, v, d, err);
+  };
   if (!unit.trained) {
     *error = "unit '" + unit.name + "' is kept, not a block";
     return false;
@@ -668,9 +745,10 @@ bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::strin
       bv[n.outputs[0]] = x;
       Dims d;
       if (!dims_of(g, n.inputs[0], &d, error)) return false;
+      const bool rows = ctx && (ctx->rows[n.inputs[0]] > 0 || ctx->rows[n.outputs[0]] > 0);
       auto src = flat_src.find(n.inputs[0]);  // a flatten of a flatten keeps the first's order
       if (src != flat_src.end()) flat_src[n.outputs[0]] = src->second;
-      else if (d.h * d.w > 1) flat_src[n.outputs[0]] = d;
+      else if (d.h * d.w > 1 && !rows) flat_src[n.outputs[0]] = d;
       continue;
     }
     LayerSpec s;
@@ -705,8 +783,16 @@ bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::strin
         s.inputs.push_back(b);
       }
     } else if (n.op == "Gemm") {
-      auto fs = flat_src.find(n.inputs[0]);
-      if (fs != flat_src.end()) permute_flatten_columns(fs->second, &s);
+      if (ctx && ctx->rows[n.inputs[0]] > 0) {  // a GEMM over rows: a 1x1 convolution of [1, T, K] samples
+        const size_t k = s.weight.size() / s.gemm_out;
+        s.kind = LayerKind::conv;
+        s.conv = ConvGeometry{};
+        s.conv.in_c = k;
+        s.conv.out_c = s.gemm_out;
+      } else {
+        auto fs = flat_src.find(n.inputs[0]);
+        if (fs != flat_src.end()) permute_flatten_columns(fs->second, &s);
+      }
     }
     bv[n.outputs[0]] = ni + static_cast<int>(layers.size());
     if (graph_values) graph_values->push_back(n.outputs[0]);

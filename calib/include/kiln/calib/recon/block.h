@@ -28,7 +28,7 @@ namespace kiln::calib::recon {
 // activation: a standalone element-wise function (a lookup table in Q); mul: x * y, y of x's shape or
 // [1, 1, C] broadcast over x's pixels (a squeeze-excitation gate).
 enum class LayerKind : uint8_t { conv, gemm, add, max_pool, avg_pool, global_avg_pool, concat, activation, mul };
-enum class ActKind : uint8_t { none, relu, clip, hardswish, sigmoid, silu, hardsigmoid, tanh, leaky_relu };
+enum class ActKind : uint8_t { none, relu, clip, hardswish, sigmoid, silu, hardsigmoid, tanh, leaky_relu, gelu };
 
 struct LayerSpec {
   std::string name;

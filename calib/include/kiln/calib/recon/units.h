@@ -49,6 +49,9 @@ struct UnitContext {
   std::set<std::string> keep;        // node names never trained (layers the plan keeps float)
   std::vector<char> batched;         // per value: f32 with one slice per sample (what units exchange)
   std::vector<Shape> sample_shape;   // per batched value: its shape without the batch dimension
+  // Per value: T for a row view, the [batch * T, d] reshape of per-sample [T, d] tensors that a GEMM
+  // runs over (a transformer's Linear); its sample_shape is [T, d]. 0 otherwise.
+  std::vector<int64_t> rows;
 };
 
 // Lists the units in topological order. False with a message on a graph it cannot split.
@@ -75,7 +78,9 @@ std::string describe_units(const Graph& g, const std::vector<ReconUnit>& units);
 // graph's value shapes). Flatten / Reshape become no layers (values alias); a Gemm reading an NCHW
 // flatten of an h x w > 1 tensor gets its weight columns permuted to NHWC order (LayerSpec::flatten_hw).
 // graph_values (optional): for each block value, the graph value id it holds.
+// context (optional): the per-sample shapes; a GEMM over a row view becomes a 1x1 convolution over
+// [1, T, d] samples. Without it, dims come from the graph's value shapes (NCHW or [N, K]).
 bool build_block(const Graph& g, const ReconUnit& unit, Block* block, std::string* error,
-                 std::vector<int>* graph_values = nullptr);
+                 std::vector<int>* graph_values = nullptr, const UnitContext* context = nullptr);
 
 }  // namespace kiln::calib::recon
