@@ -241,6 +241,40 @@ TEST_P(QuantizeModels, BrecqW4A4RunsAndItsSimulationMatchesTheQGraph) {
   EXPECT_NEAR(r.reconstruction_output_mse / q_mse, 1.0, 0.01) << "the simulation drifted from the Q graph";
 }
 
+// A seed gives the same model whatever the thread count: blocks (weight gradients in fixed chunks)
+// and kept units (the float runtime) alike. Compared: the simulated error and the Q graph's outputs,
+// bit for bit.
+TEST(QuantizeModelsRecon, SameModelOnOneAndTwoThreads) {
+  std::string e;
+  ASSERT_TRUE(register_q_ops(&e)) << e;
+  for (const char* model : {"mobilenetv3_small", "transformer"}) {
+    Loaded m;
+    ASSERT_TRUE(load(model, &m, &e)) << e;
+    std::vector<std::vector<float>> outs[2];
+    double mse[2] = {0, 0};
+    for (int t = 0; t < 2; ++t) {
+      VectorSource src = calibration_source(m.input, 16);
+      QuantizeOptions o;
+      o.wbits = 4;
+      o.abits = 4;
+      o.samples = 16;
+      o.threads = t + 1;
+      o.reconstruction.emplace();
+      o.reconstruction->qdrop = true;  // dropping and input mixing draw from the seed too
+      o.reconstruction->recon.drop_prob = 0.5f;
+      o.reconstruction->recon.iters = 30;
+      o.reconstruction->recon.batch = 8;
+      QuantizeResult r;
+      ASSERT_TRUE(quantize_graph(m.float_graph, src, o, &r, &e)) << model << ": " << e;
+      mse[t] = r.reconstruction_output_mse;
+      std::vector<Shape> shapes;
+      ASSERT_TRUE(run_outputs(r.q, false, m.input, &outs[t], &shapes, &e)) << e;
+    }
+    EXPECT_EQ(mse[0], mse[1]) << model;
+    EXPECT_EQ(outs[0], outs[1]) << model;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, QuantizeModels,
                          ::testing::Values("resnet18", "mobilenetv2", "mobilenetv3_small", "efficientnet_like",
                                            "shufflenetv2", "unet_like", "unet_dynamic_hw", "two_heads",
