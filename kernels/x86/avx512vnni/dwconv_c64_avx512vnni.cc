@@ -17,6 +17,8 @@ namespace {
 // Fully unrolled small loops keep the accumulator arrays in registers (gcc otherwise keeps them in
 // memory).
 #define KILN_UNROLL _Pragma("GCC unroll 8")
+// The row kernels' per-pixel helpers must inline into the sweep (gcc gives up on the two-row tail's).
+#define KILN_ALWAYS_INLINE __attribute__((always_inline))
 
 // n <= 32 channels of one tap; bytes past n are zero and never read from memory (a masked load:
 // a copy through a stack buffer cost the ymm tails of 144-channel layers more than their dot products).
@@ -204,6 +206,8 @@ struct RowZmm {
   static V zero() { return _mm512_setzero_si512(); }
   static V at(const uint8_t* p) { return _mm512_loadu_si512(p); }
   V load(const uint8_t* p) const { return _mm512_maskz_loadu_epi8(mask, p); }
+  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
+  V residual(const uint8_t* r) const { return load(r); }
   static V lo8(V a, V b) { return _mm512_unpacklo_epi8(a, b); }
   static V hi8(V a, V b) { return _mm512_unpackhi_epi8(a, b); }
   static V lo16(V a, V b) { return _mm512_unpacklo_epi16(a, b); }
@@ -227,6 +231,8 @@ struct RowYmm {
   static V zero() { return _mm256_setzero_si256(); }
   static V at(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   V load(const uint8_t* p) const { return load_channels32(p, n); }
+  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
+  V residual(const uint8_t* r) const { return load(r); }
   static V lo8(V a, V b) { return _mm256_unpacklo_epi8(a, b); }
   static V hi8(V a, V b) { return _mm256_unpackhi_epi8(a, b); }
   static V lo16(V a, V b) { return _mm256_unpacklo_epi16(a, b); }
@@ -242,15 +248,59 @@ struct RowYmm {
   void store(uint8_t* out, V bytes) const { avx2::store_bytes(out, bytes, n); }
 };
 
+// Tails of at most 16 channels on two output rows at once: each 128-bit lane of a ymm vector holds
+// one row (the unpacks, vpdpbusd, the epilogue and the closing packs all work within 128-bit lanes,
+// and lanes 0..3 of the unpack order are channels 0..15), with the packed tile's low 128 bits
+// broadcast to both lanes: half the instructions per output of RowYmm, which spends a whole 32-channel
+// sweep on 16 channels. `rows` is the second row's offset in indirection pointers; `out_rows` and
+// `res_rows` in output and residual bytes.
+struct RowYmm2 {
+  using V = __m256i;
+  const avx2::Requant8& rq;
+  size_t n, rows, out_rows, res_rows;
+  static V zero() { return _mm256_setzero_si256(); }
+  static V at(const uint8_t* p) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  // n <= 16 channels at p (bytes past n zero, never read).
+  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const {
+    if (n >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(avx512::byte_mask64(n), p));
+  }
+  KILN_ALWAYS_INLINE V tap(const uint8_t* const* px, size_t k, size_t c) const {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(load16(px[k] + c)), load16(px[rows + k] + c), 1);
+  }
+  KILN_ALWAYS_INLINE V residual(const uint8_t* r) const {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(load16(r)), load16(r + res_rows), 1);
+  }
+  static V lo8(V a, V b) { return _mm256_unpacklo_epi8(a, b); }
+  static V hi8(V a, V b) { return _mm256_unpackhi_epi8(a, b); }
+  static V lo16(V a, V b) { return _mm256_unpacklo_epi16(a, b); }
+  static V hi16(V a, V b) { return _mm256_unpackhi_epi16(a, b); }
+  static V dot(V acc, V a, V w) { return _mm256_dpbusd_epi32(acc, a, w); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    const __m128 m = _mm_loadu_ps(reinterpret_cast<const float*>(mult));
+    return rq.apply_t32<kResidual, kHardswish>(acc, _mm256_set_m128(m, m), r32);
+  }
+  static V pack(V q0, V q1, V q2, V q3) {
+    return _mm256_packus_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+  }
+  KILN_ALWAYS_INLINE void store(uint8_t* out, V bytes) const {  // row 0's channels from lane 0, row 1's from lane 1
+    avx2::store_bytes(out, bytes, n);
+    avx2::store_bytes(out + out_rows, _mm256_permute2x128_si256(bytes, bytes, 0x01), n);
+  }
+};
+
 // One pixel's four unpack-order vectors through the requant.h epilogue, stored in channel order.
 template <class W, bool kResidual, bool kHardswish>
-inline void finish_rows(const W& w, typename W::V a0, typename W::V a1, typename W::V a2, typename W::V a3,
+KILN_ALWAYS_INLINE inline void finish_rows(const W& w, typename W::V a0, typename W::V a1, typename W::V a2, typename W::V a3,
                         const uint8_t* tile, const uint8_t* res, uint8_t* out) {
   using V = typename W::V;
   V r0 = W::zero(), r1 = r0, r2 = r0, r3 = r0;
   if constexpr (kResidual) {  // the residual bytes into the same unpack order, as int32
     const V z = W::zero();
-    const V rv = w.load(res);
+    const V rv = w.residual(res);
     const V lo = W::lo8(rv, z), hi = W::hi8(rv, z);
     r0 = W::lo16(lo, z);
     r1 = W::hi16(lo, z);
@@ -280,9 +330,9 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
   // Interleaves taps (ky, KX) of pixel P, ky = 0..2, into g0..g3.
 #define KILN_ROW_LOAD(P, KX)                                                    \
   const uint8_t* const* p_ = ind + (P) * step;                                  \
-  const V i0 = w.load(p_[(KX)] + c);                                            \
-  const V i1 = w.load(p_[3 + (KX)] + c);                                        \
-  const V i2 = w.load(p_[6 + (KX)] + c);                                        \
+  const V i0 = w.tap(p_, (KX), c);                                              \
+  const V i1 = w.tap(p_, 3 + (KX), c);                                          \
+  const V i2 = w.tap(p_, 6 + (KX), c);                                          \
   const V u01l = W::lo8(i0, i1), u01h = W::hi8(i0, i1);                         \
   const V u2l = W::lo8(i2, zero), u2h = W::hi8(i2, zero);                       \
   const V g0 = W::lo16(u01l, u2l), g1 = W::hi16(u01l, u2l);                     \
@@ -370,7 +420,11 @@ void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const av
     for (size_t c = 0; c < a.channels; c += 64) {
       const uint8_t* tile = static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes;
       const size_t n = std::min<size_t>(64, a.channels - c);
-      if (n <= 32) {
+      if (n <= 16 && row % 2 == 1) continue;  // done with the row before, as a pair
+      if (n <= 16 && row + 1 < rows) {        // rows `row` and `row + 1`
+        const RowYmm2 w2{rq8, n, ow * a.indirection_step, ow * a.output_stride, ow * a.residual_stride};
+        row_tile<RowYmm2, kResidual, kHardswish>(w2, a, tile, ind, c, out_row, res_row);
+      } else if (n <= 32) {
         row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
       } else {
         row_tile<RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);
