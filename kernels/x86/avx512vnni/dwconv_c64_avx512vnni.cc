@@ -292,6 +292,54 @@ struct RowYmm2 {
   }
 };
 
+// The same on four output rows, one per 128-bit lane of a zmm vector, with the zmm epilogue: a tail
+// of at most 16 channels then costs about a quarter of a 64-channel tile per row.
+struct RowZmm4 {
+  using V = __m512i;
+  const avx512::Requant16& rq;
+  size_t n, rows, out_rows, res_rows;  // the next row's offsets (pointers, output bytes, residual bytes)
+  static V zero() { return _mm512_setzero_si512(); }
+  static V at(const uint8_t* p) {
+    return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const {
+    if (n >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(avx512::byte_mask64(n), p));
+  }
+  KILN_ALWAYS_INLINE V four(const uint8_t* p0, size_t step) const {
+    V v = _mm512_castsi128_si512(load16(p0));
+    v = _mm512_inserti32x4(v, load16(p0 + step), 1);
+    v = _mm512_inserti32x4(v, load16(p0 + 2 * step), 2);
+    return _mm512_inserti32x4(v, load16(p0 + 3 * step), 3);
+  }
+  KILN_ALWAYS_INLINE V tap(const uint8_t* const* px, size_t k, size_t c) const {
+    V v = _mm512_castsi128_si512(load16(px[k] + c));
+    v = _mm512_inserti32x4(v, load16(px[rows + k] + c), 1);
+    v = _mm512_inserti32x4(v, load16(px[2 * rows + k] + c), 2);
+    return _mm512_inserti32x4(v, load16(px[3 * rows + k] + c), 3);
+  }
+  KILN_ALWAYS_INLINE V residual(const uint8_t* r) const { return four(r, res_rows); }
+  static V lo8(V a, V b) { return _mm512_unpacklo_epi8(a, b); }
+  static V hi8(V a, V b) { return _mm512_unpackhi_epi8(a, b); }
+  static V lo16(V a, V b) { return _mm512_unpacklo_epi16(a, b); }
+  static V hi16(V a, V b) { return _mm512_unpackhi_epi16(a, b); }
+  static V dot(V acc, V a, V w) { return _mm512_dpbusd_epi32(acc, a, w); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    const __m512 m = _mm512_broadcast_f32x4(_mm_loadu_ps(reinterpret_cast<const float*>(mult)));
+    return rq.apply_t32<kResidual, kHardswish>(acc, m, r32);
+  }
+  static V pack(V q0, V q1, V q2, V q3) {
+    return _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+  }
+  KILN_ALWAYS_INLINE void store(uint8_t* out, V bytes) const {  // lane q: row q's channels
+    avx2::store_bytes(out, _mm512_castsi512_si256(bytes), n);
+    avx2::store_bytes(out + out_rows, _mm256_castsi128_si256(_mm512_extracti32x4_epi32(bytes, 1)), n);
+    avx2::store_bytes(out + 2 * out_rows, _mm256_castsi128_si256(_mm512_extracti32x4_epi32(bytes, 2)), n);
+    avx2::store_bytes(out + 3 * out_rows, _mm256_castsi128_si256(_mm512_extracti32x4_epi32(bytes, 3)), n);
+  }
+};
+
 // One pixel's four unpack-order vectors through the requant.h epilogue, stored in channel order.
 template <class W, bool kResidual, bool kHardswish>
 KILN_ALWAYS_INLINE inline void finish_rows(const W& w, typename W::V a0, typename W::V a1, typename W::V a2, typename W::V a3,
@@ -413,6 +461,7 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
 template <bool kResidual, bool kHardswish>
 void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx2::Requant8& rq8) {
   const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels;
+  size_t tail_done = 0;
   for (size_t row = 0; row < rows; ++row) {
     const uint8_t* const* ind = a.indirection + row * ow * a.indirection_step;
     uint8_t* out_row = a.output + row * ow * a.output_stride;
@@ -420,10 +469,22 @@ void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const av
     for (size_t c = 0; c < a.channels; c += 64) {
       const uint8_t* tile = static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes;
       const size_t n = std::min<size_t>(64, a.channels - c);
-      if (n <= 16 && row % 2 == 1) continue;  // done with the row before, as a pair
-      if (n <= 16 && row + 1 < rows) {        // rows `row` and `row + 1`
-        const RowYmm2 w2{rq8, n, ow * a.indirection_step, ow * a.output_stride, ow * a.residual_stride};
-        row_tile<RowYmm2, kResidual, kHardswish>(w2, a, tile, ind, c, out_row, res_row);
+      if (n <= 16) {  // rows in fours, then a pair, then one; `tail_done` is the first row left
+        if (row < tail_done) continue;
+        const size_t left = rows - row, ind_rows = ow * a.indirection_step;
+        const size_t out_rows = ow * a.output_stride, res_rows = ow * a.residual_stride;
+        if (left >= 4) {
+          row_tile<RowZmm4, kResidual, kHardswish>(RowZmm4{rq, n, ind_rows, out_rows, res_rows}, a, tile, ind, c,
+                                                   out_row, res_row);
+          tail_done = row + 4;
+        } else if (left >= 2) {
+          row_tile<RowYmm2, kResidual, kHardswish>(RowYmm2{rq8, n, ind_rows, out_rows, res_rows}, a, tile, ind, c,
+                                                   out_row, res_row);
+          tail_done = row + 2;
+        } else {
+          row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
+          tail_done = row + 1;
+        }
       } else if (n <= 32) {
         row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
       } else {
