@@ -8,12 +8,13 @@
 //   net    everything from the first to the last weighted layer.
 // Non-weighted nodes (pools, flatten, concat, add) join the unit they sit in, in topological order.
 //
-// Nodes a block cannot learn (gates such as HardSigmoid / Sigmoid, element-wise products, shape
-// arithmetic, pads, attention, layers the plan keeps float...) never sit inside a trained unit: each
-// run of them becomes a "kept" unit that reconstruction evaluates (float, and quantized with the
-// observed ranges and nearest-rounded weights) but does not train. A trained unit never spans one,
-// and every value a trained unit hands to the rest of the graph is its single output (a unit whose
-// inner value escapes is split there).
+// Blocks learn convolutions, GEMMs (over [K] samples, or over the rows of [T, d] samples: a
+// transformer's Linear), adds, products (squeeze-excitation gates), concats, pooling and element-wise
+// activations. Any other node (shape arithmetic, pads, resizes, LayerNorm, attention, layers the
+// plan keeps float...) never sits inside a trained unit: each run of them becomes a "kept" unit that
+// reconstruction evaluates (float, and quantized with the observed ranges and nearest-rounded
+// weights) but does not train. Every value a trained unit hands to the rest of the graph is its
+// single output (a unit whose inner value escapes is split there).
 #pragma once
 
 #include <cstddef>
