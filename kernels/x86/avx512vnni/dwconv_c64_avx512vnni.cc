@@ -194,56 +194,70 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
 // shuffle; biases and multipliers are packed in that order.
 constexpr size_t kRowTileBytes = 512 + 12 * 64;
 
-// The row kernel's vector operations at two widths over the same packed tile: full 64-channel
-// tiles in zmm, and tails of at most 32 channels in ymm on the low halves of the packed vectors
-// (lanes 0..7 of the unpack order are channels 0..31), a quarter of the work where a masked zmm
-// tile would cost as much as 64 channels.
-struct RowZmm {
+// The row kernel's width-specific vector operations (those that work per 128-bit lane: unpacks,
+// vpdpbusd, packs).
+struct ZmmOps {
   using V = __m512i;
-  const avx512::Requant16& rq;
-  uint64_t mask;
-  RowZmm(const avx512::Requant16& q, size_t n) : rq(q), mask(avx512::byte_mask64(n)) {}
   static V zero() { return _mm512_setzero_si512(); }
-  static V at(const uint8_t* p) { return _mm512_loadu_si512(p); }
-  V load(const uint8_t* p) const { return _mm512_maskz_loadu_epi8(mask, p); }
-  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
-  V residual(const uint8_t* r) const { return load(r); }
   static V lo8(V a, V b) { return _mm512_unpacklo_epi8(a, b); }
   static V hi8(V a, V b) { return _mm512_unpackhi_epi8(a, b); }
   static V lo16(V a, V b) { return _mm512_unpacklo_epi16(a, b); }
   static V hi16(V a, V b) { return _mm512_unpackhi_epi16(a, b); }
   static V dot(V acc, V a, V w) { return _mm512_dpbusd_epi32(acc, a, w); }
-  template <bool kResidual, bool kHardswish>
-  V code(V acc, const uint8_t* mult, V r32) const {
-    return rq.apply_t32<kResidual, kHardswish>(acc, _mm512_castsi512_ps(_mm512_loadu_si512(mult)), r32);
-  }
   static V pack(V q0, V q1, V q2, V q3) {
     return _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
   }
-  void store(uint8_t* out, V bytes) const { _mm512_mask_storeu_epi8(out, mask, bytes); }
 };
 
-struct RowYmm {
+struct YmmOps {
   using V = __m256i;
-  const avx2::Requant8& rq;
-  size_t n;
-  RowYmm(const avx2::Requant8& q, size_t channels) : rq(q), n(channels) {}
   static V zero() { return _mm256_setzero_si256(); }
-  static V at(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-  V load(const uint8_t* p) const { return load_channels32(p, n); }
-  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
-  V residual(const uint8_t* r) const { return load(r); }
   static V lo8(V a, V b) { return _mm256_unpacklo_epi8(a, b); }
   static V hi8(V a, V b) { return _mm256_unpackhi_epi8(a, b); }
   static V lo16(V a, V b) { return _mm256_unpacklo_epi16(a, b); }
   static V hi16(V a, V b) { return _mm256_unpackhi_epi16(a, b); }
   static V dot(V acc, V a, V w) { return _mm256_dpbusd_epi32(acc, a, w); }
+  static V pack(V q0, V q1, V q2, V q3) {
+    return _mm256_packus_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+  }
+};
+
+// n <= 16 channels at p (bytes past n zero, never read).
+KILN_ALWAYS_INLINE inline __m128i load_channels16(const uint8_t* p, size_t n) {
+  if (n >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(avx512::byte_mask64(n), p));
+}
+
+// The row kernel's loads, epilogue and stores over the same packed tile: full 64-channel tiles in
+// zmm, and tails of at most 32 channels in ymm on the low halves of the packed vectors (lanes 0..7
+// of the unpack order are channels 0..31), a quarter of the work where a masked zmm tile would cost
+// as much as 64 channels.
+struct RowZmm : ZmmOps {
+  const avx512::Requant16& rq;
+  uint64_t mask;
+  RowZmm(const avx512::Requant16& q, size_t n) : rq(q), mask(avx512::byte_mask64(n)) {}
+  static V at(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  V load(const uint8_t* p) const { return _mm512_maskz_loadu_epi8(mask, p); }
+  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
+  V residual(const uint8_t* r) const { return load(r); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    return rq.apply_t32<kResidual, kHardswish>(acc, _mm512_castsi512_ps(_mm512_loadu_si512(mult)), r32);
+  }
+  void store(uint8_t* out, V bytes) const { _mm512_mask_storeu_epi8(out, mask, bytes); }
+};
+
+struct RowYmm : YmmOps {
+  const avx2::Requant8& rq;
+  size_t n;
+  RowYmm(const avx2::Requant8& q, size_t channels) : rq(q), n(channels) {}
+  static V at(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  V load(const uint8_t* p) const { return load_channels32(p, n); }
+  V tap(const uint8_t* const* px, size_t k, size_t c) const { return load(px[k] + c); }
+  V residual(const uint8_t* r) const { return load(r); }
   template <bool kResidual, bool kHardswish>
   V code(V acc, const uint8_t* mult, V r32) const {
     return rq.apply_t32<kResidual, kHardswish>(acc, _mm256_loadu_ps(reinterpret_cast<const float*>(mult)), r32);
-  }
-  static V pack(V q0, V q1, V q2, V q3) {
-    return _mm256_packus_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
   }
   void store(uint8_t* out, V bytes) const { avx2::store_bytes(out, bytes, n); }
 };
@@ -254,37 +268,25 @@ struct RowYmm {
 // broadcast to both lanes: half the instructions per output of RowYmm, which spends a whole 32-channel
 // sweep on 16 channels. `rows` is the second row's offset in indirection pointers; `out_rows` and
 // `res_rows` in output and residual bytes.
-struct RowYmm2 {
-  using V = __m256i;
+struct RowYmm2 : YmmOps {
   const avx2::Requant8& rq;
   size_t n, rows, out_rows, res_rows;
-  static V zero() { return _mm256_setzero_si256(); }
+  RowYmm2(const avx2::Requant8& q, size_t channels, size_t ind_rows, size_t out_row_bytes, size_t res_row_bytes)
+      : rq(q), n(channels), rows(ind_rows), out_rows(out_row_bytes), res_rows(res_row_bytes) {}
   static V at(const uint8_t* p) {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
-  // n <= 16 channels at p (bytes past n zero, never read).
-  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const {
-    if (n >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(avx512::byte_mask64(n), p));
-  }
+  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const { return load_channels16(p, n); }
   KILN_ALWAYS_INLINE V tap(const uint8_t* const* px, size_t k, size_t c) const {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(load16(px[k] + c)), load16(px[rows + k] + c), 1);
   }
   KILN_ALWAYS_INLINE V residual(const uint8_t* r) const {
     return _mm256_inserti128_si256(_mm256_castsi128_si256(load16(r)), load16(r + res_rows), 1);
   }
-  static V lo8(V a, V b) { return _mm256_unpacklo_epi8(a, b); }
-  static V hi8(V a, V b) { return _mm256_unpackhi_epi8(a, b); }
-  static V lo16(V a, V b) { return _mm256_unpacklo_epi16(a, b); }
-  static V hi16(V a, V b) { return _mm256_unpackhi_epi16(a, b); }
-  static V dot(V acc, V a, V w) { return _mm256_dpbusd_epi32(acc, a, w); }
   template <bool kResidual, bool kHardswish>
   V code(V acc, const uint8_t* mult, V r32) const {
     const __m128 m = _mm_loadu_ps(reinterpret_cast<const float*>(mult));
     return rq.apply_t32<kResidual, kHardswish>(acc, _mm256_set_m128(m, m), r32);
-  }
-  static V pack(V q0, V q1, V q2, V q3) {
-    return _mm256_packus_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
   }
   KILN_ALWAYS_INLINE void store(uint8_t* out, V bytes) const {  // row 0's channels from lane 0, row 1's from lane 1
     avx2::store_bytes(out, bytes, n);
@@ -294,18 +296,15 @@ struct RowYmm2 {
 
 // The same on four output rows, one per 128-bit lane of a zmm vector, with the zmm epilogue: a tail
 // of at most 16 channels then costs about a quarter of a 64-channel tile per row.
-struct RowZmm4 {
-  using V = __m512i;
+struct RowZmm4 : ZmmOps {
   const avx512::Requant16& rq;
   size_t n, rows, out_rows, res_rows;  // the next row's offsets (pointers, output bytes, residual bytes)
-  static V zero() { return _mm512_setzero_si512(); }
+  RowZmm4(const avx512::Requant16& q, size_t channels, size_t ind_rows, size_t out_row_bytes, size_t res_row_bytes)
+      : rq(q), n(channels), rows(ind_rows), out_rows(out_row_bytes), res_rows(res_row_bytes) {}
   static V at(const uint8_t* p) {
     return _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
   }
-  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const {
-    if (n >= 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    return _mm512_castsi512_si128(_mm512_maskz_loadu_epi8(avx512::byte_mask64(n), p));
-  }
+  KILN_ALWAYS_INLINE __m128i load16(const uint8_t* p) const { return load_channels16(p, n); }
   KILN_ALWAYS_INLINE V four(const uint8_t* p0, size_t step) const {
     V v = _mm512_castsi128_si512(load16(p0));
     v = _mm512_inserti32x4(v, load16(p0 + step), 1);
@@ -319,18 +318,10 @@ struct RowZmm4 {
     return _mm512_inserti32x4(v, load16(px[3 * rows + k] + c), 3);
   }
   KILN_ALWAYS_INLINE V residual(const uint8_t* r) const { return four(r, res_rows); }
-  static V lo8(V a, V b) { return _mm512_unpacklo_epi8(a, b); }
-  static V hi8(V a, V b) { return _mm512_unpackhi_epi8(a, b); }
-  static V lo16(V a, V b) { return _mm512_unpacklo_epi16(a, b); }
-  static V hi16(V a, V b) { return _mm512_unpackhi_epi16(a, b); }
-  static V dot(V acc, V a, V w) { return _mm512_dpbusd_epi32(acc, a, w); }
   template <bool kResidual, bool kHardswish>
   V code(V acc, const uint8_t* mult, V r32) const {
     const __m512 m = _mm512_broadcast_f32x4(_mm_loadu_ps(reinterpret_cast<const float*>(mult)));
     return rq.apply_t32<kResidual, kHardswish>(acc, m, r32);
-  }
-  static V pack(V q0, V q1, V q2, V q3) {
-    return _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
   }
   KILN_ALWAYS_INLINE void store(uint8_t* out, V bytes) const {  // lane q: row q's channels
     avx2::store_bytes(out, _mm512_castsi512_si256(bytes), n);
@@ -474,11 +465,11 @@ void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const av
         const size_t left = rows - row, ind_rows = ow * a.indirection_step;
         const size_t out_rows = ow * a.output_stride, res_rows = ow * a.residual_stride;
         if (left >= 4) {
-          row_tile<RowZmm4, kResidual, kHardswish>(RowZmm4{rq, n, ind_rows, out_rows, res_rows}, a, tile, ind, c,
+          row_tile<RowZmm4, kResidual, kHardswish>(RowZmm4(rq, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
                                                    out_row, res_row);
           tail_done = row + 4;
         } else if (left >= 2) {
-          row_tile<RowYmm2, kResidual, kHardswish>(RowYmm2{rq8, n, ind_rows, out_rows, res_rows}, a, tile, ind, c,
+          row_tile<RowYmm2, kResidual, kHardswish>(RowYmm2(rq8, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
                                                    out_row, res_row);
           tail_done = row + 2;
         } else {
