@@ -405,4 +405,8 @@ bool make_plan(const Graph& g, const QuantizeOptions& options, Plan* out, std::s
   return true;
 }
 
+bool moves_codes(const std::string& op) {
+  return op == "MaxPool" || op == "Resize" || pass_through_ops().count(op) != 0;
+}
+
 }  // namespace kiln::calib

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "kiln/calib/plan.h"
 #include "kiln/runtime/shape_inference.h"
 #include "layer_spec.h"
 
@@ -428,7 +429,7 @@ bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* erro
   ctx->sample_shape.assign(g.values.size(), {});
   ctx->rows.assign(g.values.size(), 0);
   for (size_t v = 0; v < g.values.size(); ++v) {
-    if (!st.has[v] || g.values[v].constant || st.known[v] || st.types[v] != DType::f32) continue;
+    if (!st.has[v] || g.values[v].constant || st.known[v] || st.types[v] != kiln::DType::f32) continue;
     const Shape& s = st.shapes[v];
     if (s.empty() || s[0] != batch) continue;
     ctx->batched[v] = 1;
@@ -438,7 +439,7 @@ bool annotate_batched_values(const Graph& g, UnitContext* ctx, std::string* erro
   for (const Node& n : g.nodes) {
     if (n.dead || n.inputs.empty() || n.inputs[0] < 0 || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
     const int x = n.inputs[0], y = n.outputs[0];
-    if (!st.has[y] || ctx->batched[y] || st.types[y] != DType::f32 || st.shapes[y].size() != 2) continue;
+    if (!st.has[y] || ctx->batched[y] || st.types[y] != kiln::DType::f32 || st.shapes[y].size() != 2) continue;
     const int64_t r = st.shapes[y][0], d = st.shapes[y][1];
     if (r <= 0 || r % batch != 0) continue;
     const int64_t t = r / batch;
@@ -490,6 +491,10 @@ bool node_trainable(const Graph& g, int node, const UnitContext& ctx, std::strin
     return (ctx.batched[v] && r >= 1 && r <= 3) || ctx.rows[v] > 0;
   };
   auto image = [&](int v) { return ctx.batched[v] && ctx.sample_shape[v].size() == 3; };
+  if (n.inputs.empty() || n.inputs[0] < 0) {
+    *why = "no data input";
+    return false;
+  }
   if (n.outputs.size() != 1 || n.outputs[0] < 0 || !block_value(n.outputs[0])) {
     *why = "its output is not a per-sample [C, H, W], [T, d] or [K] tensor";
     return false;
@@ -654,12 +659,10 @@ bool list_units(const Graph& g, Granularity granularity, std::vector<ReconUnit>*
 }
 
 int code_source(const Graph& g, int v, const std::set<std::string>* moving) {
-  static const std::set<std::string> moves_codes = {"MaxPool", "Resize",  "Reshape",  "Flatten", "Transpose",
-                                                    "Squeeze", "Unsqueeze", "Slice", "Split",   "Identity", "Pad"};
   for (int guard = 0; v >= 0 && guard < 1000; ++guard) {
     const int p = g.values[v].producer;
     if (p < 0 || g.nodes[p].inputs.empty()) break;
-    if (moving ? !moving->count(g.nodes[p].name) : !moves_codes.count(g.nodes[p].op)) break;
+    if (moving ? !moving->count(g.nodes[p].name) : !moves_codes(g.nodes[p].op)) break;
     v = g.nodes[p].inputs[0];
   }
   return v;

@@ -54,6 +54,11 @@ struct Plan {
 // Decides per node. Errors: an override naming a node the graph does not have (listing near names).
 bool make_plan(const Graph& lowered, const QuantizeOptions& options, Plan* out, std::string* error);
 
+// Ops whose quantized form moves codes without requantizing (their output carries their data
+// input's parameters): the pass-through ops (Reshape, Transpose, Slice, Pad, ...), max pooling and
+// resize.
+bool moves_codes(const std::string& op);
+
 // The ahead activation of a node's `activation` attribute (relu, clip >= 0 -> relu/relu6).
 FusedActivation ahead_activation(const Node& n);
 
