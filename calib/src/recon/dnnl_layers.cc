@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -103,26 +104,49 @@ struct AlignedBuffer {
   }
 };
 
-// Runs body(chunk, stream, scratch, extra) over `chunks` chunks on up to compute_threads() threads;
-// each thread slot has its own stream and buffers of scratch_bytes and extra_bytes. Returns the first
-// error.
-template <class Body>
-std::string run_grad_chunks(size_t chunks, size_t scratch_bytes, size_t extra_bytes, Body&& body) {
-  const int threads = std::max(1, std::min<int>(compute_threads(), static_cast<int>(chunks)));
-  auto& eng = dnnl_ctx().engine;
+}  // namespace
+
+// Per-thread-slot streams and buffers of a layer's chunked weight gradients, kept from one call to
+// the next (the backward runs every iteration; only a larger batch or more threads regrow them).
+struct GradSlots {
   std::vector<dnnl::stream> streams;
   std::vector<AlignedBuffer> scratch, extra;
-  for (int t = 0; t < threads; ++t) {
-    streams.emplace_back(eng);
-    scratch.emplace_back(scratch_bytes);
-    extra.emplace_back(extra_bytes);
+  size_t scratch_bytes = 0, extra_bytes = 0;
+  void ensure(size_t threads, size_t s_bytes, size_t e_bytes) {
+    if (streams.size() >= threads && s_bytes <= scratch_bytes && e_bytes <= extra_bytes) return;
+    threads = std::max(threads, streams.size());
+    scratch_bytes = std::max(scratch_bytes, s_bytes);
+    extra_bytes = std::max(extra_bytes, e_bytes);
+    streams.clear();
+    scratch.clear();
+    extra.clear();
+    for (size_t t = 0; t < threads; ++t) {
+      streams.emplace_back(dnnl_ctx().engine);
+      scratch.emplace_back(scratch_bytes);
+      extra.emplace_back(extra_bytes);
+    }
   }
+};
+
+namespace {
+
+// Runs body(chunk, stream, scratch, extra) over `chunks` chunks on up to compute_threads() threads;
+// each thread slot has its own stream and buffers of at least scratch_bytes and extra_bytes (kept in
+// `slots`). Returns the first error.
+template <class Body>
+std::string run_grad_chunks(std::unique_ptr<GradSlots>& slots, size_t chunks, size_t scratch_bytes,
+                            size_t extra_bytes, Body&& body) {
+  const int threads = std::max(1, std::min<int>(compute_threads(), static_cast<int>(chunks)));
+  if (!slots) slots = std::make_unique<GradSlots>();
+  std::string err = guarded([&] { slots->ensure(static_cast<size_t>(threads), scratch_bytes, extra_bytes); });
+  if (!err.empty()) return err;
+  GradSlots& sl = *slots;
   std::vector<std::string> errors(static_cast<size_t>(threads));
   auto run = [&](size_t c, int slot) {
     const size_t k = static_cast<size_t>(slot);
     std::string e = guarded([&] {
-      body(c, streams[k], scratch[k].data(), extra[k].data());
-      streams[k].wait();
+      body(c, sl.streams[k], sl.scratch[k].data(), sl.extra[k].data());
+      sl.streams[k].wait();
     });
     if (!e.empty()) errors[k] = std::move(e);
   };
@@ -339,7 +363,7 @@ std::string ConvLayer::backward_weights(size_t n, size_t h, size_t w, const floa
   auto& eng = dnnl_ctx().engine;
   const size_t scratch = std::max(full->scratch_md.get_size(), tail->scratch_md.get_size());
   const size_t diff_w = std::max(full->diff_w_md.get_size(), tail->diff_w_md.get_size());
-  err = run_grad_chunks(chunks, scratch, diff_w, [&](size_t c, dnnl::stream& st, void* sp, void* dw_buf) {
+  err = run_grad_chunks(grad_slots_, chunks, scratch, diff_w, [&](size_t c, dnnl::stream& st, void* sp, void* dw_buf) {
     const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, n - s0);
     GradPrims* gp = nc == kGradChunk ? full : tail;
     memory dw(gp->diff_w_md, eng, dw_buf);  // the primitive's layout, then the caller's
@@ -476,7 +500,7 @@ std::string InnerProductLayer::backward_weights(size_t m, const float* x, const 
   partial_b_.resize(chunks * n_);
   auto& eng = dnnl_ctx().engine;
   const size_t scratch = std::max(full->scratch_md.get_size(), tail->scratch_md.get_size());
-  err = run_grad_chunks(chunks, scratch, 0, [&](size_t c, dnnl::stream& st, void* sp, void*) {
+  err = run_grad_chunks(grad_slots_, chunks, scratch, 0, [&](size_t c, dnnl::stream& st, void* sp, void*) {
     const size_t s0 = c * kGradChunk, nc = std::min(kGradChunk, m - s0);
     GradPrims* gp = nc == kGradChunk ? full : tail;
     gp->bwd.execute(st, {{DNNL_ARG_SRC, memory(gp->src_md, eng, const_cast<float*>(x + s0 * k_))},

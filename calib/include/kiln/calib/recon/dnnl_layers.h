@@ -27,6 +27,8 @@ int compute_threads();
 // must give the same model for a seed whatever --threads is.
 inline constexpr size_t kGradChunk = 8;
 
+struct GradSlots;  // the chunks' per-thread streams and buffers (dnnl_layers.cc)
+
 struct ConvGeometry {
   size_t in_c = 0, out_c = 0, groups = 1;
   size_t kernel_h = 1, kernel_w = 1;
@@ -66,6 +68,7 @@ class ConvLayer {
   ConvGeometry g_;
   std::map<std::tuple<size_t, size_t, size_t, int>, std::unique_ptr<Prims>> cache_;
   std::map<std::tuple<size_t, size_t, size_t>, std::unique_ptr<GradPrims>> grad_cache_;
+  std::unique_ptr<GradSlots> grad_slots_;
   std::vector<float> partial_w_, partial_b_;
 };
 
@@ -92,6 +95,7 @@ class InnerProductLayer {
   size_t k_ = 0, n_ = 0;
   std::map<std::pair<size_t, int>, std::unique_ptr<Prims>> cache_;
   std::map<size_t, std::unique_ptr<GradPrims>> grad_cache_;
+  std::unique_ptr<GradSlots> grad_slots_;
   std::vector<float> partial_w_, partial_b_;
 };
 
