@@ -43,13 +43,12 @@ bool fake_quantized_weights(const Tensor& w, int axis, int bits, const WeightQua
                             std::string* error) {
   const size_t rows = static_cast<size_t>(w.shape()[0]), total = w.elements(), cols = total / rows;
   const size_t channels = axis == 0 ? rows : cols, per = total / channels;
+  // Element (r, c) of w in the [channels][per] order the weight quantizer reads.
+  auto at = [&](size_t r, size_t c) { return axis == 0 ? r * per + c : c * per + r; };
   std::vector<float> cw(total);
   const float* src = w.data<float>();
   for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < cols; ++c) {
-      const size_t ch = axis == 0 ? r : c, k = axis == 0 ? c : r;
-      cw[ch * per + k] = src[r * cols + c];
-    }
+    for (size_t c = 0; c < cols; ++c) cw[at(r, c)] = src[r * cols + c];
   WeightQuantOptions wo = base;
   wo.bits = bits;
   std::vector<QuantParams> params;
@@ -59,10 +58,7 @@ bool fake_quantized_weights(const Tensor& w, int axis, int bits, const WeightQua
   *out = Tensor(DType::f32, w.shape());
   float* dst = out->mutable_data<float>();
   for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < cols; ++c) {
-      const size_t ch = axis == 0 ? r : c, k = axis == 0 ? c : r;
-      dst[r * cols + c] = fq[ch * per + k];
-    }
+    for (size_t c = 0; c < cols; ++c) dst[r * cols + c] = fq[at(r, c)];
   return true;
 }
 
