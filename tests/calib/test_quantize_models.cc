@@ -237,7 +237,8 @@ TEST_P(QuantizeModels, BrecqW4A4RunsAndItsSimulationMatchesTheQGraph) {
   }
   EXPECT_GT(q_mse, 0.0);
   // Agreement to rounding. (A simulation that quantized a float-held value for a float op was 25%
-  // off; one that ran the transformers' GEMMs in float inside kept units, 5-20%.)
+  // off; kept units whose quantized GEMMs used the float bias instead of freeze's int32 bias codes,
+  // 5-20% on the transformers.)
   EXPECT_NEAR(r.reconstruction_output_mse / q_mse, 1.0, 0.01) << "the simulation drifted from the Q graph";
 }
 

@@ -13,6 +13,7 @@
 #include "kiln/calib/quantize.h"
 #include "kiln/kernels/qops.h"
 #include "kiln/runtime/model.h"
+#include "kiln/runtime/q_blobs.h"
 
 namespace kiln::calib {
 namespace {
@@ -156,6 +157,77 @@ TEST(QuantizePlan, AutoPadLayersAreQuantized) {
   const PlannedLayer* pool = find_layer(r.layers, "p");
   ASSERT_NE(pool, nullptr);
   EXPECT_TRUE(pool->quantized) << pool->op;
+}
+
+// Sum over samples of the squared difference of g's output (one [1, K] output) from `ref`'s.
+double output_error(const Graph& g, bool canonical, const Graph& ref, const std::vector<std::vector<float>>& samples,
+                    Shape sample_shape) {
+  std::string e;
+  ModelOptions mo;
+  mo.canonicalize = canonical;
+  auto mq = Model::create(g, &e, mo);
+  auto mf = Model::create(ref, &e);
+  EXPECT_TRUE(mq && mf) << e;
+  if (!mq || !mf) return -1.0;
+  Session sq(mq), sf(mf);
+  sample_shape.insert(sample_shape.begin(), 1);
+  double se = 0.0;
+  for (const std::vector<float>& x : samples) {
+    Tensor t(kiln::DType::f32, sample_shape);
+    std::copy(x.begin(), x.end(), t.mutable_data<float>());
+    EXPECT_EQ(sq.set_input(mq->input_names()[0], t), "");
+    EXPECT_EQ(sf.set_input(mf->input_names()[0], t), "");
+    EXPECT_EQ(sq.run(), "");
+    EXPECT_EQ(sf.run(), "");
+    const Tensor* yq = sq.output(mq->output_names()[0]);
+    const Tensor* yf = sf.output(mf->output_names()[0]);
+    if (!yq || !yf || yq->elements() != yf->elements()) return -1.0;
+    for (size_t i = 0; i < yq->elements(); ++i) {
+      const double d = static_cast<double>(yq->float_at(i)) - yf->float_at(i);
+      se += d * d;
+    }
+  }
+  return se;
+}
+
+// A quantized layer no block can learn (a Gemm with alpha != 1) is a kept unit whose weights are
+// nearest-rounded in the simulation as freeze rounds them: the error reconstruction simulates is
+// the Q graph's.
+TEST(QuantizePlan, KeptQuantizedLayerIsSimulatedAsFrozen) {
+  std::string e;
+  ASSERT_TRUE(register_q_ops(&e)) << e;
+  GraphBuilder b;
+  const int x = b.input("x", {kSymbolicDim, 16});
+  int v = b.node("Gemm", "fc1", {x, b.constant("fc1.w", {12, 16}), b.constant("fc1.b", {12}, 0.1f)},
+                 {{"transB", Attr::of_int(1)}, {"alpha", Attr::of_float(0.5f)}});
+  v = b.node("Relu", "r", {v});
+  v = b.node("Gemm", "fc2", {v, b.constant("fc2.w", {6, 12}), b.constant("fc2.b", {6}, 0.1f)},
+             {{"transB", Attr::of_int(1)}});
+  const Graph g = b.canonical({v});
+  Lcg rng(9);
+  std::vector<std::vector<float>> samples(32, std::vector<float>(16));
+  for (auto& s : samples) {
+    for (float& f : s) f = rng.next();
+  }
+  VectorSource src({16}, samples);
+  QuantizeOptions o;
+  o.wbits = 4;
+  o.abits = 4;
+  o.samples = samples.size();
+  o.first_last_8bit = false;
+  o.reconstruction.emplace();
+  o.reconstruction->recon.iters = 20;
+  QuantizeResult r;
+  ASSERT_TRUE(quantize_graph(g, src, o, &r, &e)) << e;
+  size_t kept = 0;
+  for (const recon::UnitReport& u : r.units) kept += u.kept;
+  EXPECT_GE(kept, 1u);
+  const PlannedLayer* fc1 = find_layer(r.layers, "fc1");
+  ASSERT_NE(fc1, nullptr);
+  EXPECT_TRUE(fc1->quantized);
+  const double q = output_error(r.q, false, g, samples, {16}) / static_cast<double>(samples.size());
+  EXPECT_GT(q, 0.0);
+  EXPECT_NEAR(r.reconstruction_output_mse / q, 1.0, 0.02) << r.reconstruction_output_mse << " vs " << q;
 }
 
 TEST(QuantizePlan, FirstAndLastLayersAt8BitsAndAheadRelu) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "kiln/calib/freeze.h"
 #include "kiln/calib/qfloat.h"
 
 namespace kiln::calib::recon {
@@ -31,7 +32,7 @@ size_t elements_of(const Shape& s) {
 // freeze quantizes per channel.
 int channel_axis(const Graph& g, const Node& n) {
   const Tensor* w = g.constant_of(n.inputs.size() > 1 ? n.inputs[1] : -1);
-  if (!w || w->dtype() != DType::f32) return -1;
+  if (!w || w->dtype() != kiln::DType::f32) return -1;
   if (n.op == "Conv" && w->rank() >= 3) return 0;
   if (n.op == "Gemm" && w->rank() == 2) return n.get_int("transB", 0) != 0 ? 0 : 1;
   if (n.op == "MatMul" && w->rank() == 2) return 1;
@@ -40,7 +41,7 @@ int channel_axis(const Graph& g, const Node& n) {
 
 // w fake-quantized per output channel (axis 0 or 1 of a [rows, ...] tensor) at `bits`.
 bool fake_quantized_weights(const Tensor& w, int axis, int bits, const WeightQuantOptions& base, Tensor* out,
-                            std::string* error) {
+                            std::vector<QuantParams>* params, std::string* error) {
   const size_t rows = static_cast<size_t>(w.shape()[0]), total = w.elements(), cols = total / rows;
   const size_t channels = axis == 0 ? rows : cols, per = total / channels;
   // Element (r, c) of w in the [channels][per] order the weight quantizer reads.
@@ -51,11 +52,10 @@ bool fake_quantized_weights(const Tensor& w, int axis, int bits, const WeightQua
     for (size_t c = 0; c < cols; ++c) cw[at(r, c)] = src[r * cols + c];
   WeightQuantOptions wo = base;
   wo.bits = bits;
-  std::vector<QuantParams> params;
-  if (!choose_weight_params_per_channel(cw.data(), channels, per, wo, &params, error)) return false;
+  if (!choose_weight_params_per_channel(cw.data(), channels, per, wo, params, error)) return false;
   std::vector<float> fq(total);
-  fake_quantize_weights(cw.data(), channels, per, params, fq.data());
-  *out = Tensor(DType::f32, w.shape());
+  fake_quantize_weights(cw.data(), channels, per, *params, fq.data());
+  *out = Tensor(kiln::DType::f32, w.shape());
   float* dst = out->mutable_data<float>();
   for (size_t r = 0; r < rows; ++r)
     for (size_t c = 0; c < cols; ++c) dst[r * cols + c] = fq[at(r, c)];
@@ -104,14 +104,14 @@ bool build_sub_graph(const Graph& g, const ReconUnit& u, const UnitContext& ctx,
   std::map<int, int> id;     // graph value -> sub-graph value (as Q holds it)
   std::map<int, int> coded;  // float graph value -> its fake-quantized twin, for readers of codes
   auto params_of = [&](int gv) -> const QuantParams* {
-    if (gv < 0 || g.values[gv].dtype != DType::f32) return nullptr;
+    if (gv < 0 || g.values[gv].dtype != kiln::DType::f32) return nullptr;
     auto p = o.value_params.find(g.values[code_source(g, gv, o.code_moving)].name);
     return p == o.value_params.end() ? nullptr : &p->second;
   };
   for (int v : u.inputs) {
     Value val;
     val.name = g.values[v].name;
-    val.dtype = DType::f32;
+    val.dtype = kiln::DType::f32;
     val.shape = with_batch(batch, ctx.sample_shape[v]);
     val.shape_known = true;
     id[v] = sub->add_value(val);
@@ -130,17 +130,31 @@ bool build_sub_graph(const Graph& g, const ReconUnit& u, const UnitContext& ctx,
     auto wb = o.layer_wbits.find(n.name);
     const int wbits = quantized && axis >= 0 && wb != o.layer_wbits.end() ? wb->second : 0;
     const bool reads_codes = quantized && !recomputed.count(i) && (!o.float_readers || !o.float_readers->count(n.name));
+    std::vector<QuantParams> wparams;  // the layer's per-channel weight parameters (inputs in order: 1 before 2)
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const int v = n.inputs[k];
       if (v < 0) continue;
       if (g.values[v].constant) {
         if (k == 1 && wbits > 0) {
           Tensor t;
-          if (!fake_quantized_weights(*g.values[v].constant, axis, wbits, o.weights, &t, error)) {
+          if (!fake_quantized_weights(*g.values[v].constant, axis, wbits, o.weights, &t, &wparams, error)) {
             *error += " (" + n.label() + ")";
             return false;
           }
           n.inputs[k] = sub->add_constant(sub->unique_name(g.values[v].name + "__fq"), std::move(t));
+        } else if (k == 2 && wbits > 0 && !wparams.empty() && params_of(g.nodes[i].inputs[0])) {
+          // The bias as freeze stores it: int32 codes of s_in * s_w (Gemm: of beta * C, with alpha in s_w).
+          const float s_in = params_of(g.nodes[i].inputs[0])->scale;
+          const float alpha = n.op == "Gemm" ? n.get_float("alpha", 1.0f) : 1.0f;
+          const float beta = n.op == "Gemm" ? n.get_float("beta", 1.0f) : 1.0f;
+          const Tensor& bt = *g.values[v].constant;
+          Tensor rb(kiln::DType::f32, {static_cast<int64_t>(wparams.size())});
+          for (size_t ch = 0; ch < wparams.size(); ++ch) {
+            const float b = bt.float_at(bt.elements() == 1 ? 0 : ch) * beta, s_w = alpha * wparams[ch].scale;
+            const float r = static_cast<float>(bias_code(b, s_in, s_w)) * s_in * s_w;
+            rb.mutable_data<float>()[ch] = beta != 0.0f ? r / beta : 0.0f;
+          }
+          n.inputs[k] = sub->add_constant(sub->unique_name(g.values[v].name + "__codes"), std::move(rb));
         } else {
           auto c = constants.find(v);
           if (c == constants.end()) c = constants.emplace(v, sub->add_constant(g.values[v].name, *g.values[v].constant)).first;
@@ -262,7 +276,7 @@ std::string KeptUnit::run(bool quantized, const std::vector<const std::vector<fl
   for (size_t s0 = 0; s0 < n; s0 += step) {
     const size_t nb = std::min(step, n - s0), rb = static_batch_ ? static_batch_ : nb;  // rb - nb: zero padding
     for (size_t i = 0; i < inputs.size(); ++i) {
-      Tensor t(DType::f32, with_batch(static_cast<int64_t>(rb), in_shapes_[i]));
+      Tensor t(kiln::DType::f32, with_batch(static_cast<int64_t>(rb), in_shapes_[i]));
       float* d = t.mutable_data<float>();
       std::fill(d, d + t.elements(), 0.0f);
       const size_t per = elements_of(in_shapes_[i]);
@@ -273,7 +287,7 @@ std::string KeptUnit::run(bool quantized, const std::vector<const std::vector<fl
     for (size_t k = 0; k < outputs.size(); ++k) {
       const Tensor* y = s.session->output(s.out_names[k]);
       const size_t per = elements_of(out_shapes_[k]);
-      if (!y || y->dtype() != DType::f32 || y->elements() != rb * per) {
+      if (!y || y->dtype() != kiln::DType::f32 || y->elements() != rb * per) {
         return "kept unit: output '" + s.out_names[k] + "' is not one slice per sample";
       }
       copy_layout(y->data<float>(), outputs[k]->data() + s0 * per, nb, out_shapes_[k], false);

@@ -2,9 +2,9 @@
 // small sub-model of their own. Reconstruction runs it twice per unit: as the float network, and
 // as the quantized one, where every value the plan quantizes is fake-quantized with its observed
 // parameters (what the Q graph's integer ops compute, up to rounding of the float ops; a value Q
-// keeps float is fake-quantized only where an integer op reads it) and every
-// quantized layer's weights are nearest-rounded per channel (what freeze gives a layer that is not
-// reconstructed). Values cross the unit's boundary in reconstruction layout: [n, H, W, C] for
+// keeps float is fake-quantized only where an integer op reads it) and every quantized layer's
+// weights are nearest-rounded per channel and its bias rounded to freeze's int32 codes of
+// s_in * s_w (what freeze gives a layer that is not reconstructed). Values cross the unit's boundary in reconstruction layout: [n, H, W, C] for
 // images, the logical order otherwise.
 #pragma once
 
