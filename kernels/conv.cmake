@@ -21,6 +21,7 @@ if(KILN_ARCH_X86)
   )
   kiln_isa_sources(kiln_kernels avx512vnni
     x86/avx512vnni/dwconv_c64_avx512vnni.cc
+    x86/avx512vnni/dwconv_row_sweep_avx512vnni.cc
     x86/avx512vnni/conv_first_avx512vnni.cc
   )
 elseif(KILN_ARCH_ARM64)

@@ -14,7 +14,7 @@ std::string ConvCase::describe() const {
     << "x" << s.kernel_w << " s" << s.stride_h << "x" << s.stride_w << " pad(t" << s.pad_top << " l" << s.pad_left
     << " b" << s.pad_bottom << " r" << s.pad_right << ") g" << s.groups << " w" << weight_bits << " za"
     << input_zero_point << " zo" << output_zero_point << " epi" << static_cast<int>(epilogue) << " vals"
-    << static_cast<int>(values) << (tie_multipliers ? " ties" : "") << " seed" << seed;
+    << static_cast<int>(values) << (tie_multipliers ? " ties" : "") << " mscale" << multiplier_scale << " seed" << seed;
   return o.str();
 }
 
@@ -60,6 +60,7 @@ void make_operands(const ConvCase& tc, ConvOperands* ops) {
     } else {
       ops->multiplier[c] = static_cast<float>(mdist(rng) * 100.0 / spread);
     }
+    ops->multiplier[c] *= tc.multiplier_scale;
     if (c % 3 == 2) ops->multiplier[c] = -ops->multiplier[c];  // signed weight grids: codes of -w
   }
   RequantParams& p = ops->params;

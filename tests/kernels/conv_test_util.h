@@ -27,6 +27,7 @@ struct ConvCase {
   Epilogue epilogue = Epilogue::plain;
   Values values = Values::random;
   bool tie_multipliers = false;  // powers of two: exact .5 products test round-half-even
+  float multiplier_scale = 1.0f;  // > 1: accumulator * multiplier beyond int32 (kernels must clamp first)
   uint32_t seed = 1;
   std::string describe() const;
 };

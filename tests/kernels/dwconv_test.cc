@@ -116,5 +116,48 @@ TEST(DwConv, RowWidthsAndStripsEveryIsa) {
   }
 }
 
+// Full 64-channel tiles along rows of every width up to 8 and a few longer ones, at horizontal
+// strides 1 and 2 (the VNNI asm row sweeps: their entry, the three-column rotation and the
+// stride-2 pair end at every phase), with each epilogue that takes them (plain, clamp) and one that
+// does not.
+TEST(DwConv, FullTileRowSweepsEveryIsa) {
+  for (Isa isa : runnable_isas()) {
+    uint32_t seed = 600;
+    for (int stride : {1, 2}) {
+      for (int w : {1, 2, 3, 4, 5, 6, 7, 8, 13, 28, 57}) {
+        for (Epilogue e : {Epilogue::plain, Epilogue::relu6_clamp, Epilogue::residual}) {
+          ConvCase tc;
+          tc.shape = dw(4, w, 128 + 64 * (w % 2), 3, 1, 1, 1, 1, 1);
+          tc.shape.stride_w = stride;
+          tc.epilogue = e;
+          tc.seed = seed++;
+          EXPECT_EQ(expect_matches_reference(tc, isa), ConvPath::depthwise) << tc.describe();
+        }
+      }
+    }
+  }
+}
+
+// Multipliers so large that accumulator * multiplier leaves int32: every code must clamp to qmin
+// or qmax as the reference does (the VNNI asm sweep declines such tiles), also with saturated
+// operands.
+TEST(DwConv, ProductsBeyondInt32EveryIsa) {
+  for (Isa isa : runnable_isas()) {
+    uint32_t seed = 700;
+    for (float scale : {1e4f, 1e7f}) {
+      for (Values v : {Values::random, Values::max_pos, Values::max_neg}) {
+        for (int stride : {1, 2}) {
+          ConvCase tc;
+          tc.shape = dw(5, 9, 136, 3, stride, 1, 1, 1, 1);
+          tc.values = v;
+          tc.multiplier_scale = scale;
+          tc.seed = seed++;
+          EXPECT_EQ(expect_matches_reference(tc, isa), ConvPath::depthwise) << tc.describe();
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kiln::kernels::testing

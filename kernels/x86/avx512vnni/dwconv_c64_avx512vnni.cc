@@ -4,12 +4,15 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <type_traits>
 
 #include "avx512_intrinsics.h"
 #include "conv_requant_avx512.h"
 #include "kiln/kernels/dwconv.h"
 #include "x86/avx2/conv_requant_avx2.h"
+#include "dwconv_row_sweep_avx512vnni.h"
 
 namespace kiln::kernels {
 namespace {
@@ -184,14 +187,15 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
 
 // Row mode (3x3 at horizontal stride 1 or 2; dwconv_pack's row layout): the kernel sweeps an output row
 // column by column. One input column's three rows (64 channels each) are interleaved into four
-// vectors whose 32-bit lanes hold one channel's (row 0, row 1, row 2, 0) bytes: two byte unpacks and
-// two word unpacks per pair, six shuffles in all. One vpdpbusd then does three taps of 16 channels,
+// vectors whose 32-bit lanes hold one channel's (row 0, row 1, row 2, 0) bytes: four byte unpacks
+// and four word unpacks. One vpdpbusd then does three taps of 16 channels,
 // and the same four vectors serve the three output pixels that read that column (with the weights
 // of kx = 0, 1, 2): 12 vpdpbusd per output pixel and 64 channels, against 36 for the per-tap class
 // kernel. Three accumulator sets slide along the row. The unpacks leave the channels in an order
 // (lane i of vector v: channel 16 (i / 4) + 4 v + i % 4) that the closing packs (packssdw of
 // vectors 0, 1 and 2, 3, then packuswb) turn back into channel order, so the epilogue has no
-// shuffle; biases and multipliers are packed in that order.
+// shuffle; biases and multipliers are packed in that order. Full tiles with the plain epilogue run
+// the asm sweep of dwconv_row_sweep_avx512vnni.h (native builds), everything else these intrinsics.
 constexpr size_t kRowTileBytes = 512 + 12 * 64;
 
 // The row kernel's width-specific vector operations (those that work per 128-bit lane: unpacks,
@@ -245,6 +249,40 @@ struct RowZmm : ZmmOps {
     return rq.apply_t32<kResidual, kHardswish>(acc, _mm512_castsi512_ps(_mm512_loadu_si512(mult)), r32);
   }
   void store(uint8_t* out, V bytes) const { _mm512_mask_storeu_epi8(out, mask, bytes); }
+};
+
+// A full 64-channel tile: plain loads and stores (a masked zmm store of all 64 bytes still costs
+// more than a plain one).
+struct RowZmmFull : ZmmOps {
+  const avx512::Requant16& rq;
+  __m512i zo16, qmin8;
+  bool int_clamp;  // the codes' bounds allow plain_codes (see there)
+  RowZmmFull(const avx512::Requant16& q, const RequantParams& p)
+      : rq(q),
+        zo16(_mm512_set1_epi16(static_cast<int16_t>(p.zero_point))),
+        qmin8(_mm512_set1_epi8(static_cast<char>(p.qmin))),
+        int_clamp(0 <= p.qmin && p.qmin <= p.qmax && p.qmax <= 255 && 0 <= p.zero_point && p.zero_point <= 255) {}
+  static V at(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  KILN_ALWAYS_INLINE V tap(const uint8_t* const* px, size_t k, size_t c) const { return at(px[k] + c); }
+  KILN_ALWAYS_INLINE V residual(const uint8_t* r) const { return at(r); }
+  template <bool kResidual, bool kHardswish>
+  V code(V acc, const uint8_t* mult, V r32) const {
+    return rq.apply_t32<kResidual, kHardswish>(acc, _mm512_castsi512_ps(_mm512_loadu_si512(mult)), r32);
+  }
+  // requant.h's epilogue without residual or hardswish, for codes in [0, 255]: the upper clamp in
+  // float (cvtps2dq would wrap above 2^31), the lower one on the bytes after the saturating packs
+  // (a value below int16 stays below qmin after adding zo). Clamping to the integers lo and hi
+  // commutes with rounding, so this equals clamp-then-round: 22 operations per 64 codes instead of 27.
+  KILN_ALWAYS_INLINE V plain_codes(V a0, V a1, V a2, V a3, const uint8_t* mult) const {
+    auto top = [&](V acc, size_t k) {
+      const __m512 m = _mm512_castsi512_ps(_mm512_loadu_si512(mult + 64 * k));
+      return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), m), rq.hi));
+    };
+    const V w01 = _mm512_adds_epi16(_mm512_packs_epi32(top(a0, 0), top(a1, 1)), zo16);
+    const V w23 = _mm512_adds_epi16(_mm512_packs_epi32(top(a2, 2), top(a3, 3)), zo16);
+    return _mm512_max_epu8(_mm512_packus_epi16(w01, w23), qmin8);
+  }
+  KILN_ALWAYS_INLINE void store(uint8_t* out, V bytes) const { _mm512_storeu_si512(out, bytes); }
 };
 
 struct RowYmm : YmmOps {
@@ -347,6 +385,12 @@ KILN_ALWAYS_INLINE inline void finish_rows(const W& w, typename W::V a0, typenam
     r3 = W::hi16(hi, z);
   }
   const uint8_t* mult = tile + 256;
+  if constexpr (!kResidual && !kHardswish && std::is_same_v<W, RowZmmFull>) {
+    if (w.int_clamp) {
+      w.store(out, w.plain_codes(a0, a1, a2, a3, mult));
+      return;
+    }
+  }
   // Codes are in [0, 255]: neither pack saturates, and the packs undo the unpack order.
   w.store(out, W::pack(w.template code<kResidual, kHardswish>(a0, mult, r0),
                        w.template code<kResidual, kHardswish>(a1, mult + 64, r1),
@@ -362,7 +406,9 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
   const size_t ow = a.row_pixels, step = a.indirection_step;
   const V zero = W::zero();
   auto bias = [&](size_t v) { return W::at(tile + 64 * v); };
-  auto wt = [&](size_t kx, size_t v) { return W::at(tile + 512 + (kx * 4 + v) * 64); };
+  V wr[12];
+  for (size_t i = 0; i < 12; ++i) wr[i] = W::at(tile + 512 + i * 64);
+  auto wt = [&](size_t kx, size_t v) { return wr[kx * 4 + v]; };
   V x0 = zero, x1 = zero, x2 = zero, x3 = zero;  // pixel sets (stride 1: pixel p uses set p % 3)
   V y0 = zero, y1 = zero, y2 = zero, y3 = zero;
   V z0 = zero, z1 = zero, z2 = zero, z3 = zero;
@@ -449,10 +495,44 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
 #undef KILN_ROW_LOAD
 }
 
+#if !defined(KILN_AVX512_EMULATED)
+// The asm sweep of full tiles (dwconv_row_sweep_avx512vnni.h) for one call: its constants, and
+// which tiles it may take (checked once per call).
+class RowSweep {
+ public:
+  RowSweep(const DwConvArgs& a, const RequantParams& p) : a_(a) {
+    fit_.fill(-1);
+    for (size_t i = 0; i < 64; ++i) k_.qmax[i] = static_cast<uint8_t>(p.qmax);
+    for (size_t i = 0; i < 32; ++i) k_.zo[i] = static_cast<int16_t>(p.zero_point);
+    for (size_t i = 0; i < 64; ++i) k_.qmin[i] = static_cast<uint8_t>(p.qmin);
+  }
+
+  bool takes(size_t t, const uint8_t* tile) {
+    if (t >= fit_.size()) return avx512::dw_tile_products_fit(tile);
+    if (fit_[t] < 0) fit_[t] = avx512::dw_tile_products_fit(tile) ? 1 : 0;
+    return fit_[t] == 1;
+  }
+
+  void run(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c) const {
+    const auto sweep = a_.row_stride == 1 ? avx512::dw_row_sweep_s1 : avx512::dw_row_sweep_s2;
+    sweep(ind, a_.indirection_step, a_.row_pixels, out_row, a_.output_stride, c, tile, k_);
+  }
+
+ private:
+  const DwConvArgs& a_;
+  avx512::DwSweepConstants k_;
+  std::array<int8_t, 128> fit_;  // the first 128 channel tiles: -1 unknown, 0 / 1
+};
+#endif
+
 template <bool kResidual, bool kHardswish>
-void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx2::Requant8& rq8) {
+void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512::Requant16& rq, const avx2::Requant8& rq8) {
   const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels;
   size_t tail_done = 0;
+  const RowZmmFull full(rq, p);
+#if !defined(KILN_AVX512_EMULATED)
+  RowSweep sweep(a, p);
+#endif
   for (size_t row = 0; row < rows; ++row) {
     const uint8_t* const* ind = a.indirection + row * ow * a.indirection_step;
     uint8_t* out_row = a.output + row * ow * a.output_stride;
@@ -478,6 +558,16 @@ void dwconv_rows_impl(const DwConvArgs& a, const avx512::Requant16& rq, const av
         }
       } else if (n <= 32) {
         row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
+      } else if (n == 64) {
+#if !defined(KILN_AVX512_EMULATED)
+        if constexpr (!kResidual && !kHardswish) {
+          if (full.int_clamp && sweep.takes(c / 64, tile)) {
+            sweep.run(tile, ind, out_row, c);
+            continue;
+          }
+        }
+#endif
+        row_tile<RowZmmFull, kResidual, kHardswish>(full, a, tile, ind, c, out_row, res_row);
       } else {
         row_tile<RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);
       }
@@ -493,9 +583,9 @@ void dwconv_c64__avx512vnni(const DwConvArgs& a, const RequantParams& p) {
   const bool hs = p.activation == Activation::hardswish;
   if (a.row_pixels > 0) {
     if (p.residual != nullptr) {
-      hs ? dwconv_rows_impl<true, true>(a, rq, rq8) : dwconv_rows_impl<true, false>(a, rq, rq8);
+      hs ? dwconv_rows_impl<true, true>(a, p, rq, rq8) : dwconv_rows_impl<true, false>(a, p, rq, rq8);
     } else {
-      hs ? dwconv_rows_impl<false, true>(a, rq, rq8) : dwconv_rows_impl<false, false>(a, rq, rq8);
+      hs ? dwconv_rows_impl<false, true>(a, p, rq, rq8) : dwconv_rows_impl<false, false>(a, p, rq, rq8);
     }
     return;
   }

@@ -23,7 +23,10 @@
 //                        1 or 2): one input column's three rows are interleaved (six unpacks) into
 //                        lanes of (row 0, row 1, row 2, 0) bytes, so one vpdpbusd does three taps of
 //                        16 channels and the column serves every output pixel that reads it: 12
-//                        vpdpbusd per pixel and 64 channels instead of 36.
+//                        vpdpbusd per pixel and 64 channels instead of 36. Full 64-channel tiles
+//                        with the plain epilogue sweep in asm with the 12 weight vectors held in
+//                        registers (dwconv_row_sweep_avx512vnni.h): as intrinsics the weight loads
+//                        bounded the loop.
 //   x86: the epilogue stays in class order too (biases and multipliers are packed that way, the
 //   residual is split into classes with shifts), and class k's codes are shifted to byte k of each
 //   lane and OR-ed: the bytes come out in channel order without any shuffle.

@@ -1,0 +1,219 @@
+#include "dwconv_row_sweep_avx512vnni.h"
+
+#if !defined(KILN_AVX512_EMULATED)
+
+#include <immintrin.h>
+
+namespace kiln::kernels::avx512 {
+
+bool dw_tile_products_fit(const uint8_t* tile) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  __mmask16 fit = 0xFFFF;
+  for (size_t v = 0; v < 4; ++v) {
+    __m512i sum_abs = _mm512_setzero_si512();  // per channel: sum over taps of |w| (128 as unsigned)
+    for (size_t kx = 0; kx < 3; ++kx) {
+      const __m512i w = _mm512_loadu_si512(tile + 512 + (kx * 4 + v) * 64);
+      sum_abs = _mm512_dpbusd_epi32(sum_abs, _mm512_abs_epi8(w), ones);
+    }
+    const __m512 bias = _mm512_abs_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(tile + 64 * v)));
+    const __m512 mult = _mm512_abs_ps(_mm512_loadu_ps(tile + 256 + 64 * v));
+    const __m512 acc = _mm512_add_ps(bias, _mm512_mul_ps(_mm512_cvtepi32_ps(sum_abs), _mm512_set1_ps(255.0f)));
+    fit &= _mm512_cmp_ps_mask(_mm512_mul_ps(acc, mult), _mm512_set1_ps(0x1p30f), _CMP_LT_OQ);  // NaN: no
+  }
+  return fit == 0xFFFF;
+}
+
+// Registers: zmm0-4 temporaries, zmm5 qmax (bytes), zmm6 zo (int16), zmm7 qmin (bytes), zmm8-11 / 12-15 /
+// 16-19 three pixels' accumulators (four unpack-order vectors each), zmm20 + 4 kx + v the weights
+// of tap column kx for vector v.
+#define KILN_DW_Z(R) "%%zmm" #R
+
+// One input column (pointers at byte offsets A, B, C from %[base]: the indirection entries of one
+// tap column, ky = 0, 1, 2) interleaved into g0..g3 = zmm4, 3, 1, 0: lane i of g_v holds one
+// channel's (row 0, row 1, row 2, row 2) bytes; the weights' fourth byte is zero, so the repeated
+// row 2 byte adds nothing and needs no zero register.
+#define KILN_DW_COLUMN(A, B, C)                                  \
+  "mov " #A "(%[base]), %[p0]\n\t"                               \
+  "mov " #B "(%[base]), %[p1]\n\t"                               \
+  "mov " #C "(%[base]), %[p2]\n\t"                               \
+  "vmovdqu64 (%[p0],%[c]), %%zmm0\n\t"                           \
+  "vmovdqu64 (%[p1],%[c]), %%zmm1\n\t"                           \
+  "vmovdqu64 (%[p2],%[c]), %%zmm2\n\t"                           \
+  "vpunpcklbw %%zmm1, %%zmm0, %%zmm3\n\t"                        \
+  "vpunpckhbw %%zmm1, %%zmm0, %%zmm0\n\t"                        \
+  "vpunpcklbw %%zmm2, %%zmm2, %%zmm1\n\t"                        \
+  "vpunpckhbw %%zmm2, %%zmm2, %%zmm2\n\t"                        \
+  "vpunpcklwd %%zmm1, %%zmm3, %%zmm4\n\t"                        \
+  "vpunpckhwd %%zmm1, %%zmm3, %%zmm3\n\t"                        \
+  "vpunpcklwd %%zmm2, %%zmm0, %%zmm1\n\t"                        \
+  "vpunpckhwd %%zmm2, %%zmm0, %%zmm0\n\t"
+
+// The same into g0..g3 = zmm19, 2, 17, 16 (temporaries zmm16-19 and zmm2: the stride-2 sweep has
+// no third accumulator set, so its two columns per step are in flight at once).
+#define KILN_DW_COLUMN_B(A, B, C)                                \
+  "mov " #A "(%[base]), %[p0]\n\t"                               \
+  "mov " #B "(%[base]), %[p1]\n\t"                               \
+  "mov " #C "(%[base]), %[p2]\n\t"                               \
+  "vmovdqu64 (%[p0],%[c]), %%zmm16\n\t"                          \
+  "vmovdqu64 (%[p1],%[c]), %%zmm17\n\t"                          \
+  "vmovdqu64 (%[p2],%[c]), %%zmm18\n\t"                          \
+  "vpunpcklbw %%zmm17, %%zmm16, %%zmm2\n\t"                      \
+  "vpunpckhbw %%zmm17, %%zmm16, %%zmm16\n\t"                     \
+  "vpunpcklbw %%zmm18, %%zmm18, %%zmm17\n\t"                     \
+  "vpunpckhbw %%zmm18, %%zmm18, %%zmm18\n\t"                     \
+  "vpunpcklwd %%zmm17, %%zmm2, %%zmm19\n\t"                      \
+  "vpunpckhwd %%zmm17, %%zmm2, %%zmm2\n\t"                       \
+  "vpunpcklwd %%zmm18, %%zmm16, %%zmm17\n\t"                     \
+  "vpunpckhwd %%zmm18, %%zmm16, %%zmm16\n\t"
+
+// acc_v += g_v . weights of tap column KX (W = 20 + 4 KX).
+#define KILN_DW_DOT(W0, W1, W2, W3, A0, A1, A2, A3)          \
+  "vpdpbusd " KILN_DW_Z(W0) ", %%zmm4, " KILN_DW_Z(A0) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W1) ", %%zmm3, " KILN_DW_Z(A1) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W2) ", %%zmm1, " KILN_DW_Z(A2) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W3) ", %%zmm0, " KILN_DW_Z(A3) "\n\t"
+#define KILN_DW_DOT_B(W0, W1, W2, W3, A0, A1, A2, A3)        \
+  "vpdpbusd " KILN_DW_Z(W0) ", %%zmm19, " KILN_DW_Z(A0) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W1) ", %%zmm2, " KILN_DW_Z(A1) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W2) ", %%zmm17, " KILN_DW_Z(A2) "\n\t" \
+  "vpdpbusd " KILN_DW_Z(W3) ", %%zmm16, " KILN_DW_Z(A3) "\n\t"
+
+// A new pixel: the biases, then tap column 0.
+#define KILN_DW_START(A0, A1, A2, A3)                  \
+  "vmovdqu64 0(%[tile]), " KILN_DW_Z(A0) "\n\t"        \
+  "vmovdqu64 64(%[tile]), " KILN_DW_Z(A1) "\n\t"       \
+  "vmovdqu64 128(%[tile]), " KILN_DW_Z(A2) "\n\t"      \
+  "vmovdqu64 192(%[tile]), " KILN_DW_Z(A3) "\n\t"      \
+  KILN_DW_DOT(20, 21, 22, 23, A0, A1, A2, A3)
+
+// The plain epilogue in place, stored at %[out] plus c (then %[out] moves one pixel): multiply in
+// float, round (exact: the caller checked |acc * multiplier| < 2^30), saturate to int16, add zo
+// saturating, saturate to bytes, clamp to [qmin, qmax] on the bytes. Clamping and rounding commute
+// for integer bounds, so this equals requant.h's clamp-then-round.
+#define KILN_DW_CODE(A)                                     \
+  "vcvtdq2ps " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"
+#define KILN_DW_MUL(A, OFF)                                             \
+  "vmulps " #OFF "(%[tile]), " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"     \
+  "vcvtps2dq " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"
+#define KILN_DW_FINISH(A0, A1, A2, A3)                                             \
+  KILN_DW_CODE(A0) KILN_DW_CODE(A1) KILN_DW_CODE(A2) KILN_DW_CODE(A3)              \
+  KILN_DW_MUL(A0, 256) KILN_DW_MUL(A1, 320) KILN_DW_MUL(A2, 384) KILN_DW_MUL(A3, 448) \
+  "vpackssdw " KILN_DW_Z(A1) ", " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"          \
+  "vpackssdw " KILN_DW_Z(A3) ", " KILN_DW_Z(A2) ", " KILN_DW_Z(A2) "\n\t"          \
+  "vpaddsw %%zmm6, " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"                        \
+  "vpaddsw %%zmm6, " KILN_DW_Z(A2) ", " KILN_DW_Z(A2) "\n\t"                        \
+  "vpackuswb " KILN_DW_Z(A2) ", " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"          \
+  "vpmaxub %%zmm7, " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"                        \
+  "vpminub %%zmm5, " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"                        \
+  "vmovdqu64 " KILN_DW_Z(A0) ", (%[out],%[c])\n\t"                                  \
+  "add %[os], %[out]\n\t"
+
+#define KILN_DW_SETUP                                                                      \
+  "vmovdqu64 0(%[k]), %%zmm5\n\t"                                                          \
+  "vmovdqu64 64(%[k]), %%zmm6\n\t"                                                         \
+  "vmovdqu64 128(%[k]), %%zmm7\n\t"                                                        \
+  "vmovdqu64 512(%[tile]), %%zmm20\n\t" "vmovdqu64 576(%[tile]), %%zmm21\n\t"              \
+  "vmovdqu64 640(%[tile]), %%zmm22\n\t" "vmovdqu64 704(%[tile]), %%zmm23\n\t"              \
+  "vmovdqu64 768(%[tile]), %%zmm24\n\t" "vmovdqu64 832(%[tile]), %%zmm25\n\t"              \
+  "vmovdqu64 896(%[tile]), %%zmm26\n\t" "vmovdqu64 960(%[tile]), %%zmm27\n\t"              \
+  "vmovdqu64 1024(%[tile]), %%zmm28\n\t" "vmovdqu64 1088(%[tile]), %%zmm29\n\t"            \
+  "vmovdqu64 1152(%[tile]), %%zmm30\n\t" "vmovdqu64 1216(%[tile]), %%zmm31\n\t"
+
+#define KILN_DW_CLOBBERS                                                                               \
+  "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",    \
+      "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", \
+      "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory"
+#define KILN_DW_OPERANDS                                                                             \
+  : [base] "+r"(base), [out] "+r"(out), [n] "+r"(n), [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2)  \
+  : [c] "r"(c), [tile] "r"(tile), [k] "r"(&k), [step] "r"(step), [os] "r"(out_stride)              \
+  : KILN_DW_CLOBBERS
+
+// Stride 1, column j >= 2 (taps kx = 2 of pixel j - 2, at %[base] + 16, 40, 64): finishes pixel
+// j - 2 (set OLD, kx = 2), continues pixel j - 1 (MID, kx = 1), starts pixel j (NEW, kx = 0; its
+// results are dropped past the row's end). Three columns rotate the sets through the roles.
+#define KILN_DW_S1(N0, N1, N2, N3, M0, M1, M2, M3, O0, O1, O2, O3) \
+  KILN_DW_COLUMN(16, 40, 64)                                       \
+  KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)                      \
+  KILN_DW_DOT(24, 25, 26, 27, M0, M1, M2, M3)                      \
+  KILN_DW_START(N0, N1, N2, N3)                                    \
+  KILN_DW_FINISH(O0, O1, O2, O3)                                   \
+  "add %[step], %[base]\n\t"
+
+void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
+                     size_t c, const uint8_t* tile, const DwSweepConstants& k) {
+  const uint8_t* const* base = ind;
+  size_t n = ow;  // columns 2 .. ow + 1
+  step *= sizeof(const uint8_t*);
+  const uint8_t *p0, *p1, *p2;
+  __asm__ volatile(
+      KILN_DW_SETUP
+      // Columns 0 and 1 (pixel 0's kx = 0 and 1): start pixels 0 (x) and 1 (y), pixel 0 += kx = 1.
+      KILN_DW_COLUMN(0, 24, 48)
+      KILN_DW_START(8, 9, 10, 11)
+      KILN_DW_COLUMN(8, 32, 56)
+      KILN_DW_DOT(24, 25, 26, 27, 8, 9, 10, 11)
+      KILN_DW_START(12, 13, 14, 15)
+      "1:\n\t"
+      KILN_DW_S1(16, 17, 18, 19, 12, 13, 14, 15, 8, 9, 10, 11)
+      "dec %[n]\n\t"
+      "jz 2f\n\t"
+      KILN_DW_S1(8, 9, 10, 11, 16, 17, 18, 19, 12, 13, 14, 15)
+      "dec %[n]\n\t"
+      "jz 2f\n\t"
+      KILN_DW_S1(12, 13, 14, 15, 8, 9, 10, 11, 16, 17, 18, 19)
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      "2:\n\t"
+      KILN_DW_OPERANDS);
+}
+
+// Stride 2, pixel q: columns 2q (taps kx = 0 at %[base] + 0, 24, 48; also pixel q - 1's kx = 2)
+// and 2q + 1 (kx = 1 at + 8, 32, 56): finishes pixel q - 1 (OLD) and starts and continues pixel q
+// (NEW). Two pixels per iteration swap the sets; the row ends with the last pixel's kx = 2 column.
+#define KILN_DW_S2(N0, N1, N2, N3, O0, O1, O2, O3) \
+  "add %[step], %[base]\n\t"                       \
+  KILN_DW_COLUMN(0, 24, 48)                        \
+  KILN_DW_COLUMN_B(8, 32, 56)                      \
+  KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)      \
+  KILN_DW_START(N0, N1, N2, N3)                    \
+  KILN_DW_DOT_B(24, 25, 26, 27, N0, N1, N2, N3)    \
+  KILN_DW_FINISH(O0, O1, O2, O3)
+#define KILN_DW_S2_LAST(O0, O1, O2, O3)            \
+  KILN_DW_COLUMN(16, 40, 64)                       \
+  KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)      \
+  KILN_DW_FINISH(O0, O1, O2, O3)
+
+void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
+                     size_t c, const uint8_t* tile, const DwSweepConstants& k) {
+  const uint8_t* const* base = ind;
+  size_t n = ow;  // pixels 1 .. ow - 1 in the loop (n counts down from ow to 1)
+  step *= sizeof(const uint8_t*);
+  const uint8_t *p0, *p1, *p2;
+  __asm__ volatile(
+      KILN_DW_SETUP
+      // Pixel 0: columns 0 and 1 into x.
+      KILN_DW_COLUMN(0, 24, 48)
+      KILN_DW_COLUMN_B(8, 32, 56)
+      KILN_DW_START(8, 9, 10, 11)
+      KILN_DW_DOT_B(24, 25, 26, 27, 8, 9, 10, 11)
+      "dec %[n]\n\t"
+      "jz 3f\n\t"
+      "1:\n\t"
+      KILN_DW_S2(12, 13, 14, 15, 8, 9, 10, 11)
+      "dec %[n]\n\t"
+      "jz 4f\n\t"
+      KILN_DW_S2(8, 9, 10, 11, 12, 13, 14, 15)
+      "dec %[n]\n\t"
+      "jnz 1b\n\t"
+      "3:\n\t"  // the last pixel is in x
+      KILN_DW_S2_LAST(8, 9, 10, 11)
+      "jmp 5f\n\t"
+      "4:\n\t"  // the last pixel is in y
+      KILN_DW_S2_LAST(12, 13, 14, 15)
+      "5:\n\t"
+      KILN_DW_OPERANDS);
+}
+
+}  // namespace kiln::kernels::avx512
+
+#endif  // !KILN_AVX512_EMULATED

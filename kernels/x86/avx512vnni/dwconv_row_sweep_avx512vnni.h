@@ -1,0 +1,39 @@
+// The depthwise row kernel's sweep of one full 64-channel tile along one output row, in asm, for
+// the plain epilogue (no residual, no hardswish, codes in [0, 255]) of tiles whose accumulators
+// times multipliers stay below 2^30 in magnitude (dw_tile_products_fit), so that the float to int32
+// conversion cannot overflow and the upper clamp can wait for the bytes. Native builds only: the SIMDe
+// lane keeps the intrinsics of dwconv_c64_avx512vnni.cc, which compute the same bytes.
+//
+// Why asm: the sweep needs 12 weight vectors, 12 accumulators (three pixels in flight at stride 1),
+// 5 temporaries and 3 epilogue constants: all 32 zmm registers. As intrinsics gcc 12 keeps a third
+// of the weights on the stack and reloads the rest from the tile, and the loads, not the vpdpbusd,
+// bound the loop (Zen 5 loads two zmm per cycle): 21 cycles per pixel and tile against about 11.
+//
+// The sweep reads the indirection buffer's pointers as it goes (one tap column per input column).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kiln::kernels::avx512 {
+
+// The plain epilogue's constants, 64 bytes each: qmax as bytes, zo as int16, qmin as bytes.
+struct alignas(64) DwSweepConstants {
+  uint8_t qmax[64];
+  int16_t zo[32];
+  uint8_t qmin[64];
+};
+
+// Whether every channel of a packed row tile has (|bias| + 255 * sum |w|) * |multiplier| < 2^30.
+bool dw_tile_products_fit(const uint8_t* tile);
+
+// One output row of one tile: `ind` is the row's first pixel's taps (9 pointers per pixel, `step`
+// pointers apart, as DwConvArgs), `ow` >= 1 pixels written `out_stride` bytes apart from `out`; `c`
+// is the channel offset added to every input and output pointer; `tile` the packed row tile
+// (dwconv_pack's row layout). s1: horizontal stride 1; s2: stride 2.
+void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
+                     size_t c, const uint8_t* tile, const DwSweepConstants& k);
+void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
+                     size_t c, const uint8_t* tile, const DwSweepConstants& k);
+
+}  // namespace kiln::kernels::avx512
