@@ -518,10 +518,21 @@ class RowSweep {
     sweep(ind, a_.indirection_step, a_.row_pixels, out_row, a_.output_stride, c, tile, k_);
   }
 
+  // Four output rows of a 16-channel tail tile (the call's last tile: one broadcast copy per call).
+  void run4(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c) {
+    if (!quad_built_) avx512::dw_quad_tile(tile, k_, &quad_);
+    quad_built_ = true;
+    const size_t ow = a_.row_pixels;
+    avx512::dw_rows4_sweep(ind, a_.indirection_step, ow * a_.indirection_step, ow, a_.row_stride, out_row + c,
+                           a_.output_stride, ow * a_.output_stride, c, quad_);
+  }
+
  private:
   const DwConvArgs& a_;
   avx512::DwSweepConstants k_;
   std::array<int8_t, 128> fit_;  // the first 128 channel tiles: -1 unknown, 0 / 1
+  avx512::DwQuadTile quad_;
+  bool quad_built_ = false;
 };
 #endif
 
@@ -545,6 +556,15 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
         const size_t left = rows - row, ind_rows = ow * a.indirection_step;
         const size_t out_rows = ow * a.output_stride, res_rows = ow * a.residual_stride;
         if (left >= 4) {
+#if !defined(KILN_AVX512_EMULATED)
+          if constexpr (!kResidual && !kHardswish) {
+            if (n == 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
+              sweep.run4(tile, ind, out_row, c);
+              tail_done = row + 4;
+              continue;
+            }
+          }
+#endif
           row_tile<RowZmm4, kResidual, kHardswish>(RowZmm4(rq, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
                                                    out_row, res_row);
           tail_done = row + 4;

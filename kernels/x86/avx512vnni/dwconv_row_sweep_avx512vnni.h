@@ -36,4 +36,19 @@ void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t*
 void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
                      size_t c, const uint8_t* tile, const DwSweepConstants& k);
 
+// Tails of exactly 16 channels on four output rows at once, one row per 128-bit lane (as RowZmm4 in
+// dwconv_c64_avx512vnni.cc): the packed tile's low 128 bits of every vector broadcast to four lanes,
+// then the constants.
+struct alignas(64) DwQuadTile {
+  uint8_t bytes[512 + 12 * 64 + sizeof(DwSweepConstants)];
+};
+void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* quad);
+
+// Rows r .. r + 3 of a tail tile: `ind` is row r's first pixel's taps, the next row's `rows_step`
+// pointers on; `out` row r's first pixel plus the channel offset, the next row's `out_rows` bytes on;
+// `stride` the horizontal stride (1 or 2); the rest as dw_row_sweep_s1. Reads and writes 16 bytes
+// per pixel and row.
+void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, size_t ow, size_t stride,
+                    uint8_t* out, size_t out_stride, size_t out_rows, size_t c, const DwQuadTile& tile);
+
 }  // namespace kiln::kernels::avx512
