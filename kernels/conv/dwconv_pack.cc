@@ -50,6 +50,9 @@ size_t avx512_tile_bytes(size_t taps) { return kAvx512Tile * 8 + taps * 256; }
 // word unpacks of three input rows leave the channels), then for kx = 0..2 and v = 0..3 a vector
 // whose lane i holds that channel's weights of taps (0, kx), (1, kx), (2, kx) in bytes 0..2.
 constexpr size_t kAvx512RowTileBytes = kAvx512Tile * 8 + 12 * 64;
+// Row mode 5x5 (row_kernel_w = 5): the same biases and multipliers, then for kx = 0..4 two groups
+// of four vectors: taps (0..3, kx) in bytes 0..3 of each lane, then tap (4, kx) in byte 0.
+constexpr size_t kAvx512Row5TileBytes = kAvx512Tile * 8 + 40 * 64;
 size_t avx512_row_channel(size_t v, size_t i) { return 16 * (i / 4) + 4 * v + i % 4; }
 
 // Tiles of 16 channels: 16 int32 biases, 16 float multipliers, then per tap 16 int16 weights.
@@ -59,6 +62,7 @@ size_t neon_tile_bytes(size_t taps) { return kNeonTile * 8 + taps * kNeonTile * 
 }  // namespace
 
 bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w) {
+  if (isa == Isa::avx512vnni && kernel_h == 5 && kernel_w == 5) return stride_w == 1 || stride_w == 2;
   if (kernel_h != 3 || kernel_w != 3) return false;
   return (isa == Isa::avx2 && stride_w == 1) || (isa == Isa::avx512vnni && (stride_w == 1 || stride_w == 2));
 }
@@ -68,7 +72,9 @@ size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps, size_t row_kern
     case Isa::avx2: return round_up(channels, kAvx2Tile) / kAvx2Tile * avx2_tile_bytes(taps, row_kernel_w);
     case Isa::avx512vnni:
       return round_up(channels, kAvx512Tile) / kAvx512Tile *
-             (row_kernel_w == 3 ? kAvx512RowTileBytes : avx512_tile_bytes(taps));
+             (row_kernel_w == 3   ? kAvx512RowTileBytes
+              : row_kernel_w == 5 ? kAvx512Row5TileBytes
+                                  : avx512_tile_bytes(taps));
     case Isa::neondot:
     case Isa::i8mm: return round_up(channels, kNeonTile) / kNeonTile * neon_tile_bytes(taps);
     case Isa::ref: break;
@@ -128,6 +134,25 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
                   tile[kAvx512Tile * 8 + (kx * 4 + v) * 64 + 4 * i + ky] =
                       static_cast<uint8_t>(weights[c * taps + ky * 3 + kx]);
                 }
+              }
+            }
+          }
+        }
+        return;
+      }
+      if (row_kernel_w == 5) {
+        for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
+          uint8_t* tile = dst + c0 / kAvx512Tile * kAvx512Row5TileBytes;
+          for (size_t v = 0; v < 4; ++v) {
+            for (size_t i = 0; i < 16; ++i) {
+              const size_t c = c0 + avx512_row_channel(v, i);
+              if (c >= channels) continue;
+              put32(tile + 64 * v + 4 * i, fbias(c));
+              putf(tile + kAvx512Tile * 4 + 64 * v + 4 * i, multiplier[c]);
+              for (size_t kx = 0; kx < 5; ++kx) {
+                uint8_t* rows03 = tile + kAvx512Tile * 8 + (kx * 8 + v) * 64 + 4 * i;
+                for (size_t ky = 0; ky < 4; ++ky) rows03[ky] = static_cast<uint8_t>(weights[c * taps + ky * 5 + kx]);
+                rows03[4 * 64] = static_cast<uint8_t>(weights[c * taps + 4 * 5 + kx]);
               }
             }
           }

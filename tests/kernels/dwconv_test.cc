@@ -117,23 +117,26 @@ TEST(DwConv, RowWidthsAndStripsEveryIsa) {
 }
 
 // Full 64-channel tiles and a 16-channel tail along rows of every width up to 8 and a few longer
-// ones, at horizontal strides 1 and 2 (the VNNI asm row sweeps: their entry, the three-column
-// rotation and the stride-2 pair end at every phase; the tail four rows at a time, then a pair and
-// one), with each epilogue that takes them (plain, clamp) and one that does not.
+// ones, 3x3 and 5x5 at horizontal strides 1 and 2 (the VNNI row sweeps: the 3x3 asm's entry,
+// three-column rotation and stride-2 pair end at every phase, the 5x5's five- and three-set
+// rotations; tails four rows at a time, then a pair and one), with each epilogue that takes the
+// asm (plain, clamp) and one that does not.
 TEST(DwConv, FullTileRowSweepsEveryIsa) {
   for (Isa isa : runnable_isas()) {
     uint32_t seed = 600;
+    for (int k : {3, 5}) {
     for (int stride : {1, 2}) {
       for (int w : {1, 2, 3, 4, 5, 6, 7, 8, 13, 28, 57}) {
         for (Epilogue e : {Epilogue::plain, Epilogue::relu6_clamp, Epilogue::residual}) {
           ConvCase tc;
-          tc.shape = dw(7, w, 144 + 64 * (w % 2), 3, 1, 1, 1, 1, 1);
+          tc.shape = dw(7, w, 144 + 64 * (w % 2), k, 1, k / 2, k / 2, k / 2, k / 2);
           tc.shape.stride_w = stride;
           tc.epilogue = e;
           tc.seed = seed++;
           EXPECT_EQ(expect_matches_reference(tc, isa), ConvPath::depthwise) << tc.describe();
         }
       }
+    }
     }
   }
 }

@@ -495,6 +495,113 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
 #undef KILN_ROW_LOAD
 }
 
+// Row mode for 5x5 kernels (dwconv_pack's 5-wide row layout): one input column's five rows become
+// two groups of four vectors in the same unpack order as the 3x3 sweep: rows 0..3 as (row 0, row 1,
+// row 2, row 3) byte lanes, and row 4 repeated in all four bytes of its lanes (its weights are
+// (w, 0, 0, 0)): 8 vpdpbusd per tap column and 64 channels, 40 per pixel against the class kernel's
+// 100, whose four weight loads per tap bounded it. The weights (40 vectors) stay in the tile.
+constexpr size_t kRowTile5Bytes = 512 + 40 * 64;
+
+template <class W, bool kResidual, bool kHardswish>
+void row_tile5(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_t* const* ind, size_t c,
+               uint8_t* out_row, const uint8_t* res_row) {
+  using V = typename W::V;
+  struct Set {
+    V v0, v1, v2, v3;
+  };
+  const size_t ow = a.row_pixels, step = a.indirection_step, sx = a.row_stride;
+  auto wt = [&](size_t kx, size_t g, size_t v) { return W::at(tile + 512 + ((kx * 2 + g) * 4 + v) * 64); };
+  V g0, g1, g2, g3, h0, h1, h2, h3;
+  // Column j's taps (any pixel q and kx with sx q + kx = j: the pixels' taps of one column are the
+  // same input pointers) into g0..g3 (rows 0..3) and h0..h3 (row 4).
+  auto load = [&](size_t j) KILN_ALWAYS_INLINE {
+    const size_t q = std::min(j / sx, ow - 1), kx = j - sx * q;
+    const uint8_t* const* px = ind + q * step;
+    const V i0 = w.tap(px, kx, c), i1 = w.tap(px, 5 + kx, c);
+    const V i2 = w.tap(px, 10 + kx, c), i3 = w.tap(px, 15 + kx, c);
+    const V i4 = w.tap(px, 20 + kx, c);
+    const V u01l = W::lo8(i0, i1), u01h = W::hi8(i0, i1);
+    const V u23l = W::lo8(i2, i3), u23h = W::hi8(i2, i3);
+    g0 = W::lo16(u01l, u23l), g1 = W::hi16(u01l, u23l);
+    g2 = W::lo16(u01h, u23h), g3 = W::hi16(u01h, u23h);
+    const V u4l = W::lo8(i4, i4), u4h = W::hi8(i4, i4);
+    h0 = W::lo16(u4l, u4l), h1 = W::hi16(u4l, u4l);
+    h2 = W::lo16(u4h, u4h), h3 = W::hi16(u4h, u4h);
+  };
+  auto add = [&](Set& s, size_t kx) KILN_ALWAYS_INLINE {
+    s.v0 = W::dot(W::dot(s.v0, g0, wt(kx, 0, 0)), h0, wt(kx, 1, 0));
+    s.v1 = W::dot(W::dot(s.v1, g1, wt(kx, 0, 1)), h1, wt(kx, 1, 1));
+    s.v2 = W::dot(W::dot(s.v2, g2, wt(kx, 0, 2)), h2, wt(kx, 1, 2));
+    s.v3 = W::dot(W::dot(s.v3, g3, wt(kx, 0, 3)), h3, wt(kx, 1, 3));
+  };
+  auto start = [&](Set& s) KILN_ALWAYS_INLINE {
+    s = Set{W::at(tile), W::at(tile + 64), W::at(tile + 128), W::at(tile + 192)};
+    add(s, 0);
+  };
+  auto finish = [&](const Set& s, size_t px) KILN_ALWAYS_INLINE {
+    finish_rows<W, kResidual, kHardswish>(w, s.v0, s.v1, s.v2, s.v3, tile,
+                                          kResidual ? res_row + px * a.residual_stride + c : nullptr,
+                                          out_row + px * a.output_stride + c);
+  };
+  const V zero = W::zero();
+  // Pixels in flight: at stride 1 column j feeds pixel j - kx (kx = 0..4; s_k holds pixel j - k,
+  // the freed s4 takes pixel j) and finishes pixel j - 4; at stride 2 column 2m feeds pixels m,
+  // m - 1, m - 2 (kx = 0, 2, 4; s1: m - 1, s2: m - 2, then m) and finishes m - 2, column 2m + 1
+  // pixels m, m - 1 (kx = 1, 3). The sets move one place per pixel
+  // (register moves, which Zen and recent Intel cores rename away; unrolling the rotation instead
+  // made this file take minutes to compile under the sanitizers).
+  Set s1{zero, zero, zero, zero}, s2 = s1, s3 = s1, s4 = s1;
+  if (sx == 1) {
+    for (size_t j = 0; j < ow + 4; ++j) {
+      load(j);
+      if (j >= 4) {
+        add(s4, 4);
+        finish(s4, j - 4);
+      }
+      if (j >= 3 && j - 3 < ow) add(s3, 3);
+      if (j >= 2 && j - 2 < ow) add(s2, 2);
+      if (j >= 1 && j - 1 < ow) add(s1, 1);
+      if (j < ow) start(s4);  // s4 is free now: it becomes pixel j's
+      const Set next = s4;
+      s4 = s3, s3 = s2, s2 = s1, s1 = next;
+    }
+  } else {
+    for (size_t m = 0; m < ow + 2; ++m) {  // s2: pixel m - 2, s1: m - 1, s0: m
+      load(2 * m);
+      if (m >= 2) {
+        add(s2, 4);
+        finish(s2, m - 2);
+      }
+      if (m >= 1 && m - 1 < ow) add(s1, 2);
+      if (m < ow) start(s2);  // s2 is free now: it becomes pixel m's
+      if (m <= ow) {
+        load(2 * m + 1);
+        if (m >= 1) add(s1, 3);
+        if (m < ow) add(s2, 1);
+      }
+      const Set next = s2;
+      s2 = s1, s1 = next;
+    }
+  }
+}
+
+// The row sweep of one channel tile for a K x K kernel.
+template <size_t K, class W, bool kResidual, bool kHardswish>
+KILN_ALWAYS_INLINE inline void row_tile_k(const W& w, const DwConvArgs& a, const uint8_t* tile,
+                                          const uint8_t* const* ind, size_t c, uint8_t* out_row,
+                                          const uint8_t* res_row) {
+  if constexpr (K == 5) {
+    // 5x5 tails of <= 16 channels run one row at a time (RowYmm): the four- and two-row types are
+    // not instantiated for it (their eight instantiations cost this file over a minute of compile
+    // under the sanitizers).
+    if constexpr (!std::is_same_v<W, RowZmm4> && !std::is_same_v<W, RowYmm2>) {
+      row_tile5<W, kResidual, kHardswish>(w, a, tile, ind, c, out_row, res_row);
+    }
+  } else {
+    row_tile<W, kResidual, kHardswish>(w, a, tile, ind, c, out_row, res_row);
+  }
+}
+
 #if !defined(KILN_AVX512_EMULATED)
 // The asm sweep of full tiles (dwconv_row_sweep_avx512vnni.h) for one call: its constants, and
 // which tiles it may take (checked once per call).
@@ -536,8 +643,9 @@ class RowSweep {
 };
 #endif
 
-template <bool kResidual, bool kHardswish>
+template <size_t K, bool kResidual, bool kHardswish>
 void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512::Requant16& rq, const avx2::Requant8& rq8) {
+  constexpr size_t kTileBytes = K == 5 ? kRowTile5Bytes : kRowTileBytes;
   const size_t ow = a.row_pixels, rows = a.pixels / a.row_pixels;
   size_t tail_done = 0;
   const RowZmmFull full(rq, p);
@@ -549,15 +657,15 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
     uint8_t* out_row = a.output + row * ow * a.output_stride;
     const uint8_t* res_row = kResidual ? a.residual + row * ow * a.residual_stride : nullptr;
     for (size_t c = 0; c < a.channels; c += 64) {
-      const uint8_t* tile = static_cast<const uint8_t*>(a.packed) + c / 64 * kRowTileBytes;
+      const uint8_t* tile = static_cast<const uint8_t*>(a.packed) + c / 64 * kTileBytes;
       const size_t n = std::min<size_t>(64, a.channels - c);
-      if (n <= 16) {  // rows in fours, then a pair, then one; `tail_done` is the first row left
+      if (K == 3 && n <= 16) {  // rows in fours, then a pair, then one; `tail_done` is the first row left
         if (row < tail_done) continue;
         const size_t left = rows - row, ind_rows = ow * a.indirection_step;
         const size_t out_rows = ow * a.output_stride, res_rows = ow * a.residual_stride;
         if (left >= 4) {
 #if !defined(KILN_AVX512_EMULATED)
-          if constexpr (!kResidual && !kHardswish) {
+          if constexpr (K == 3 && !kResidual && !kHardswish) {
             if (n == 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
               sweep.run4(tile, ind, out_row, c);
               tail_done = row + 4;
@@ -565,31 +673,31 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
             }
           }
 #endif
-          row_tile<RowZmm4, kResidual, kHardswish>(RowZmm4(rq, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
+          row_tile_k<K, RowZmm4, kResidual, kHardswish>(RowZmm4(rq, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
                                                    out_row, res_row);
           tail_done = row + 4;
         } else if (left >= 2) {
-          row_tile<RowYmm2, kResidual, kHardswish>(RowYmm2(rq8, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
+          row_tile_k<K, RowYmm2, kResidual, kHardswish>(RowYmm2(rq8, n, ind_rows, out_rows, res_rows), a, tile, ind, c,
                                                    out_row, res_row);
           tail_done = row + 2;
         } else {
-          row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
+          row_tile_k<K, RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
           tail_done = row + 1;
         }
       } else if (n <= 32) {
-        row_tile<RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
+        row_tile_k<K, RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
       } else if (n == 64) {
 #if !defined(KILN_AVX512_EMULATED)
-        if constexpr (!kResidual && !kHardswish) {
+        if constexpr (K == 3 && !kResidual && !kHardswish) {
           if (full.int_clamp && sweep.takes(c / 64, tile)) {
             sweep.run(tile, ind, out_row, c);
             continue;
           }
         }
 #endif
-        row_tile<RowZmmFull, kResidual, kHardswish>(full, a, tile, ind, c, out_row, res_row);
+        row_tile_k<K, RowZmmFull, kResidual, kHardswish>(full, a, tile, ind, c, out_row, res_row);
       } else {
-        row_tile<RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);
+        row_tile_k<K, RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);
       }
     }
   }
@@ -602,10 +710,16 @@ void dwconv_c64__avx512vnni(const DwConvArgs& a, const RequantParams& p) {
   const avx2::Requant8 rq8(p);
   const bool hs = p.activation == Activation::hardswish;
   if (a.row_pixels > 0) {
-    if (p.residual != nullptr) {
-      hs ? dwconv_rows_impl<true, true>(a, p, rq, rq8) : dwconv_rows_impl<true, false>(a, p, rq, rq8);
+    if (a.taps == 25) {
+      if (p.residual != nullptr) {
+        hs ? dwconv_rows_impl<5, true, true>(a, p, rq, rq8) : dwconv_rows_impl<5, true, false>(a, p, rq, rq8);
+      } else {
+        hs ? dwconv_rows_impl<5, false, true>(a, p, rq, rq8) : dwconv_rows_impl<5, false, false>(a, p, rq, rq8);
+      }
+    } else if (p.residual != nullptr) {
+      hs ? dwconv_rows_impl<3, true, true>(a, p, rq, rq8) : dwconv_rows_impl<3, true, false>(a, p, rq, rq8);
     } else {
-      hs ? dwconv_rows_impl<false, true>(a, p, rq, rq8) : dwconv_rows_impl<false, false>(a, p, rq, rq8);
+      hs ? dwconv_rows_impl<3, false, true>(a, p, rq, rq8) : dwconv_rows_impl<3, false, false>(a, p, rq, rq8);
     }
     return;
   }

@@ -26,7 +26,9 @@
 //                        vpdpbusd per pixel and 64 channels instead of 36. Full 64-channel tiles
 //                        with the plain epilogue sweep in asm with the 12 weight vectors held in
 //                        registers (dwconv_row_sweep_avx512vnni.h): as intrinsics the weight loads
-//                        bounded the loop.
+//                        bounded the loop. 5x5 kernels (stride 1 or 2) have a row mode too: rows
+//                        0..3 interleaved as above and row 4 repeated through its lanes against
+//                        (w, 0, 0, 0): 40 vpdpbusd per pixel and 64 channels instead of 100.
 //   x86: the epilogue stays in class order too (biases and multipliers are packed that way, the
 //   residual is split into classes with shifts), and class k's codes are shifted to byte k of each
 //   lane and OR-ed: the bytes come out in channel order without any shuffle.
@@ -55,7 +57,7 @@ struct DwConvArgs {
   size_t output_stride = 0;                    // elements between output pixels
   const uint8_t* residual = nullptr;           // first pixel's residual (when p.residual is set)
   size_t residual_stride = 0;                  // elements between residual pixels
-  // Row mode (a kernel packed with row_kernel_w = 3, see dwconv_row_mode): the pixels are whole
+  // Row mode (a kernel packed with row_kernel_w = kernel_w, see dwconv_row_mode): the pixels are whole
   // output rows of row_pixels pixels each at horizontal stride row_stride, so pixel p + 1's tap
   // (ky, kx) is pixel p's tap (ky, kx + row_stride). row_pixels 0 otherwise.
   size_t row_pixels = 0;
@@ -74,10 +76,10 @@ DwConvFn dwconv_for(Isa isa);
 
 // Whether `isa`'s kernel has a row mode for this kernel size and horizontal stride (then pack with
 // row_kernel_w = kernel_w and pass DwConvArgs::row_pixels and row_stride). AVX2: 3x3 at horizontal
-// stride 1; AVX-512 VNNI: 3x3 at horizontal stride 1 or 2.
+// stride 1; AVX-512 VNNI: 3x3 and 5x5 at horizontal stride 1 or 2.
 bool dwconv_row_mode(Isa isa, size_t kernel_h, size_t kernel_w, size_t stride_w);
 
-// Bytes dwconv_pack writes for `isa` (row_kernel_w: 0, or 3 for the AVX2 row mode).
+// Bytes dwconv_pack writes for `isa` (row_kernel_w: 0, or the kernel width in a row mode).
 size_t dwconv_packed_size(Isa isa, size_t channels, size_t taps, size_t row_kernel_w = 0);
 // weights: [channels][taps] int8 (int8 or int4 values); bias: int32 per channel in accumulator
 // units; multiplier: requant.h's per channel. `out` needs dwconv_packed_size bytes, 64-byte
