@@ -116,8 +116,8 @@ TEST(DwConv, RowWidthsAndStripsEveryIsa) {
   }
 }
 
-// Full 64-channel tiles and a 16-channel tail along rows of every width up to 8 and a few longer
-// ones, 3x3 and 5x5 at horizontal strides 1 and 2 (the VNNI row sweeps: the 3x3 asm's entry,
+// Full 64-channel tiles and a tail of 16, 8 or 40 channels along rows of every width up to 8 and a
+// few longer ones, 3x3 and 5x5 at horizontal strides 1 and 2 (the VNNI row sweeps: the 3x3 asm's entry,
 // three-column rotation and stride-2 pair end at every phase, the 5x5's five- and three-set
 // rotations; tails four rows at a time, then a pair and one), with each epilogue that takes the
 // asm (plain, clamp) and one that does not.
@@ -129,7 +129,8 @@ TEST(DwConv, FullTileRowSweepsEveryIsa) {
       for (int w : {1, 2, 3, 4, 5, 6, 7, 8, 13, 28, 57}) {
         for (Epilogue e : {Epilogue::plain, Epilogue::relu6_clamp, Epilogue::residual}) {
           ConvCase tc;
-          tc.shape = dw(7, w, 144 + 64 * (w % 2), k, 1, k / 2, k / 2, k / 2, k / 2);
+          const int channels[4] = {144, 72, 104, 208};  // tails of 16, 8, 40, 16 channels
+          tc.shape = dw(7, w, channels[w % 4], k, 1, k / 2, k / 2, k / 2, k / 2);
           tc.shape.stride_w = stride;
           tc.epilogue = e;
           tc.seed = seed++;

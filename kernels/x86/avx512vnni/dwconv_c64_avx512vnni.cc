@@ -620,18 +620,18 @@ class RowSweep {
     return fit_[t] == 1;
   }
 
-  void run(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c) const {
+  void run(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c, size_t n) const {
     const auto sweep = a_.row_stride == 1 ? avx512::dw_row_sweep_s1 : avx512::dw_row_sweep_s2;
-    sweep(ind, a_.indirection_step, a_.row_pixels, out_row, a_.output_stride, c, tile, k_);
+    sweep(ind, a_.indirection_step, a_.row_pixels, out_row, a_.output_stride, c, n, tile, k_);
   }
 
   // Four output rows of a 16-channel tail tile (the call's last tile: one broadcast copy per call).
-  void run4(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c) {
+  void run4(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c, size_t n) {
     if (!quad_built_) avx512::dw_quad_tile(tile, k_, &quad_);
     quad_built_ = true;
     const size_t ow = a_.row_pixels;
     avx512::dw_rows4_sweep(ind, a_.indirection_step, ow * a_.indirection_step, ow, a_.row_stride, out_row + c,
-                           a_.output_stride, ow * a_.output_stride, c, quad_);
+                           a_.output_stride, ow * a_.output_stride, c, n, quad_);
   }
 
  private:
@@ -666,8 +666,8 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
         if (left >= 4) {
 #if !defined(KILN_AVX512_EMULATED)
           if constexpr (K == 3 && !kResidual && !kHardswish) {
-            if (n == 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
-              sweep.run4(tile, ind, out_row, c);
+            if (full.int_clamp && sweep.takes(c / 64, tile)) {
+              sweep.run4(tile, ind, out_row, c, n);
               tail_done = row + 4;
               continue;
             }
@@ -684,17 +684,20 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
           row_tile_k<K, RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
           tail_done = row + 1;
         }
-      } else if (n <= 32) {
+        continue;
+      }
+#if !defined(KILN_AVX512_EMULATED)
+      // 17..64 channels: the asm sweep (masked below 64) when the epilogue and products allow.
+      if constexpr (K == 3 && !kResidual && !kHardswish) {
+        if (n > 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
+          sweep.run(tile, ind, out_row, c, n);
+          continue;
+        }
+      }
+#endif
+      if (n <= 32) {
         row_tile_k<K, RowYmm, kResidual, kHardswish>(RowYmm(rq8, n), a, tile, ind, c, out_row, res_row);
       } else if (n == 64) {
-#if !defined(KILN_AVX512_EMULATED)
-        if constexpr (K == 3 && !kResidual && !kHardswish) {
-          if (full.int_clamp && sweep.takes(c / 64, tile)) {
-            sweep.run(tile, ind, out_row, c);
-            continue;
-          }
-        }
-#endif
         row_tile_k<K, RowZmmFull, kResidual, kHardswish>(full, a, tile, ind, c, out_row, res_row);
       } else {
         row_tile_k<K, RowZmm, kResidual, kHardswish>(RowZmm(rq, n), a, tile, ind, c, out_row, res_row);

@@ -41,7 +41,7 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 // Loading one input column's three rows (ky = 0, 1, 2: the indirection entries at byte offsets A,
 // B, C from %[base]) into R0, R1, R2.
 // Full tile: 64 channels of one output row.
-#define KILN_DW_LOAD_FULL(A, B, C, R0, R1, R2) \
+#define KILN_DW_LOAD_FULL(A, B, C, R0, R1, R2, T) \
   "mov " #A "(%[base]), %[p0]\n\t"             \
   "mov " #B "(%[base]), %[p1]\n\t"             \
   "mov " #C "(%[base]), %[p2]\n\t"             \
@@ -59,13 +59,39 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   "vinserti32x4 $1, (%[p1],%[c]), " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t" \
   "vinserti32x4 $2, (%[p2],%[c]), " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t" \
   "vinserti32x4 $3, (%[p0],%[c]), " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t"
-#define KILN_DW_LOAD_QUAD(A, B, C, R0, R1, R2) KILN_DW_LOAD4_ONE(A, R0) KILN_DW_LOAD4_ONE(B, R1) KILN_DW_LOAD4_ONE(C, R2)
+#define KILN_DW_LOAD_QUAD(A, B, C, R0, R1, R2, T) KILN_DW_LOAD4_ONE(A, R0) KILN_DW_LOAD4_ONE(B, R1) KILN_DW_LOAD4_ONE(C, R2)
+// Masked (tiles of fewer channels: k1 holds the channel mask; masked-off bytes are neither read nor
+// written, and load as zero against zero weights). Full width: 17..63 channels; four rows: 1..15,
+// each row loaded into temporary T and inserted.
+#define KILN_DW_MASKED "%{%%k1%}"
+#define KILN_DW_ZEROED "%{%%k1%}%{z%}"
+#define KILN_DW_LOAD_FULL_MASKED(A, B, C, R0, R1, R2, T)          \
+  "mov " #A "(%[base]), %[p0]\n\t"                                \
+  "mov " #B "(%[base]), %[p1]\n\t"                                \
+  "mov " #C "(%[base]), %[p2]\n\t"                                \
+  "vmovdqu8 (%[p0],%[c]), " KILN_DW_Z(R0) KILN_DW_ZEROED "\n\t"   \
+  "vmovdqu8 (%[p1],%[c]), " KILN_DW_Z(R1) KILN_DW_ZEROED "\n\t"   \
+  "vmovdqu8 (%[p2],%[c]), " KILN_DW_Z(R2) KILN_DW_ZEROED "\n\t"
+#define KILN_DW_LOAD4_ONE_MASKED(A, R, T)                                          \
+  "mov " #A "(%[base]), %[p0]\n\t"                                                 \
+  "mov " #A "(%[base],%[rb],1), %[p1]\n\t"                                         \
+  "mov " #A "(%[base],%[rb],2), %[p2]\n\t"                                         \
+  "vmovdqu8 (%[p0],%[c]), %%xmm" #R KILN_DW_ZEROED "\n\t"                          \
+  "mov " #A "(%[base3]), %[p0]\n\t"                                                \
+  "vmovdqu8 (%[p1],%[c]), %%xmm" #T KILN_DW_ZEROED "\n\t"                          \
+  "vinserti32x4 $1, %%xmm" #T ", " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t"            \
+  "vmovdqu8 (%[p2],%[c]), %%xmm" #T KILN_DW_ZEROED "\n\t"                          \
+  "vinserti32x4 $2, %%xmm" #T ", " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t"            \
+  "vmovdqu8 (%[p0],%[c]), %%xmm" #T KILN_DW_ZEROED "\n\t"                          \
+  "vinserti32x4 $3, %%xmm" #T ", " KILN_DW_Z(R) ", " KILN_DW_Z(R) "\n\t"
+#define KILN_DW_LOAD_QUAD_MASKED(A, B, C, R0, R1, R2, T) \
+  KILN_DW_LOAD4_ONE_MASKED(A, R0, T) KILN_DW_LOAD4_ONE_MASKED(B, R1, T) KILN_DW_LOAD4_ONE_MASKED(C, R2, T)
 
 // One input column interleaved into g0..g3 = zmm4, 3, 1, 0: lane i of g_v holds one channel's
 // (row 0, row 1, row 2, row 2) bytes; the weights' fourth byte is zero, so the repeated row 2 byte
 // adds nothing and needs no zero register.
 #define KILN_DW_COLUMN(LOAD, A, B, C)            \
-  LOAD(A, B, C, 0, 1, 2)                         \
+  LOAD(A, B, C, 0, 1, 2, 3)                      \
   "vpunpcklbw %%zmm1, %%zmm0, %%zmm3\n\t"        \
   "vpunpckhbw %%zmm1, %%zmm0, %%zmm0\n\t"        \
   "vpunpcklbw %%zmm2, %%zmm2, %%zmm1\n\t"        \
@@ -78,7 +104,7 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 // The same into g0..g3 = zmm19, 2, 17, 16 (temporaries zmm16-19 and zmm2: the stride-2 sweep has
 // no third accumulator set, so its two columns per step are in flight at once).
 #define KILN_DW_COLUMN_B(LOAD, A, B, C)          \
-  LOAD(A, B, C, 16, 17, 18)                      \
+  LOAD(A, B, C, 16, 17, 18, 19)                  \
   "vpunpcklbw %%zmm17, %%zmm16, %%zmm2\n\t"      \
   "vpunpckhbw %%zmm17, %%zmm16, %%zmm16\n\t"     \
   "vpunpcklbw %%zmm18, %%zmm18, %%zmm17\n\t"     \
@@ -140,6 +166,20 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   "vextracti32x4 $3, " KILN_DW_Z(A) ", (%[out3])\n\t"                    \
   "add %[os], %[out]\n\t"                                               \
   "add %[os], %[out3]\n\t"
+// Masked stores; the four-row one extracts through zmm1 (free by the time a pixel finishes).
+#define KILN_DW_STORE_FULL_MASKED(A)                                  \
+  "vmovdqu8 " KILN_DW_Z(A) ", (%[out],%[c])" KILN_DW_MASKED "\n\t"  \
+  "add %[os], %[out]\n\t"
+#define KILN_DW_STORE_QUAD_MASKED(A)                                  \
+  "vmovdqu8 %%xmm" #A ", (%[out])" KILN_DW_MASKED "\n\t"            \
+  "vextracti32x4 $1, " KILN_DW_Z(A) ", %%xmm1\n\t"                  \
+  "vmovdqu8 %%xmm1, (%[out],%[ob],1)" KILN_DW_MASKED "\n\t"         \
+  "vextracti32x4 $2, " KILN_DW_Z(A) ", %%xmm1\n\t"                  \
+  "vmovdqu8 %%xmm1, (%[out],%[ob],2)" KILN_DW_MASKED "\n\t"         \
+  "vextracti32x4 $3, " KILN_DW_Z(A) ", %%xmm1\n\t"                  \
+  "vmovdqu8 %%xmm1, (%[out3])" KILN_DW_MASKED "\n\t"                \
+  "add %[os], %[out]\n\t"                                           \
+  "add %[os], %[out3]\n\t"
 #define KILN_DW_NEXT_FULL "add %[step], %[base]\n\t"
 #define KILN_DW_NEXT_QUAD "add %[step], %[base]\n\tadd %[step], %[base3]\n\t"
 
@@ -161,14 +201,15 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
       "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "cc", "memory"
 #define KILN_DW_OPERANDS_FULL                                                                        \
   : [base] "+r"(base), [out] "+r"(out), [n] "+r"(n), [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2)  \
-  : [c] "r"(c), [tile] "r"(tile), [k] "r"(&k), [step] "r"(step), [os] "r"(out_stride)              \
-  : KILN_DW_CLOBBERS
+  : [c] "r"(c), [tile] "r"(tile), [k] "r"(&k), [step] "r"(step), [os] "r"(out_stride), [mask] "m"(mask) \
+  : KILN_DW_CLOBBERS, "k1"
 // Four rows: step and os from memory (not enough general registers), the constants after the tile.
 #define KILN_DW_OPERANDS_QUAD                                                                         \
   : [base] "+r"(base), [base3] "+r"(base3), [out] "+r"(out), [out3] "+r"(out3), [n] "+r"(n),           \
     [p0] "=&r"(p0), [p1] "=&r"(p1), [p2] "=&r"(p2)                                                     \
-  : [c] "r"(c), [tile] "r"(tb), [rb] "r"(rb), [ob] "r"(ob), [step] "m"(step), [os] "m"(out_stride)   \
-  : KILN_DW_CLOBBERS
+  : [c] "r"(c), [tile] "r"(tb), [rb] "r"(rb), [ob] "r"(ob), [step] "m"(step), [os] "m"(out_stride),  \
+    [mask] "m"(mask)                                                                                   \
+  : KILN_DW_CLOBBERS, "k1"
 
 // Stride 1, column j >= 2 (taps kx = 2 of pixel j - 2, at %[base] + 16, 40, 64): finishes pixel
 // j - 2 (set OLD, kx = 2), continues pixel j - 1 (MID, kx = 1), starts pixel j (NEW, kx = 0; its
@@ -237,27 +278,42 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   "5:\n\t"
 
 void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, const uint8_t* tile, const DwSweepConstants& k) {
+                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
   const uint8_t* const* base = ind;
   size_t n = ow;  // columns 2 .. ow + 1
   step *= sizeof(const uint8_t*);
+  const uint64_t mask = channels >= 64 ? ~uint64_t{0} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])") KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL)
-                   KILN_DW_OPERANDS_FULL);
+  if (channels >= 64) {
+    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
+                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
+  } else {
+    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
+                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)
+                     KILN_DW_OPERANDS_FULL);
+  }
 }
 
 void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, const uint8_t* tile, const DwSweepConstants& k) {
+                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
   const uint8_t* const* base = ind;
   size_t n = ow;  // pixels 1 .. ow - 1 in the loop (n counts down from ow to 1)
   step *= sizeof(const uint8_t*);
+  const uint64_t mask = channels >= 64 ? ~uint64_t{0} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])") KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL)
-                   KILN_DW_OPERANDS_FULL);
+  if (channels >= 64) {
+    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
+                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
+  } else {
+    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
+                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)
+                     KILN_DW_OPERANDS_FULL);
+  }
 }
 
 void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, size_t ow, size_t stride,
-                    uint8_t* out, size_t out_stride, size_t out_rows, size_t c, const DwQuadTile& tile) {
+                    uint8_t* out, size_t out_stride, size_t out_rows, size_t c, size_t channels,
+                    const DwQuadTile& tile) {
   const uint8_t* const* base = ind;
   const uint8_t* const* base3 = ind + 3 * rows_step;
   const size_t rb = rows_step * sizeof(const uint8_t*), ob = out_rows;
@@ -265,14 +321,24 @@ void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, si
   const uint8_t* tb = tile.bytes;
   size_t n = ow;
   step *= sizeof(const uint8_t*);
+  const uint64_t mask = channels >= 16 ? uint64_t{0xFFFF} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  if (stride == 1) {
+  const bool full = channels >= 16;
+  if (stride == 1 && full) {
     __asm__ volatile(KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
                      KILN_DW_SWEEP_S1(KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_NEXT_QUAD)
                      KILN_DW_OPERANDS_QUAD);
-  } else {
+  } else if (full) {
     __asm__ volatile(KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
                      KILN_DW_SWEEP_S2(KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_NEXT_QUAD)
+                     KILN_DW_OPERANDS_QUAD);
+  } else if (stride == 1) {
+    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
+                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_NEXT_QUAD)
+                     KILN_DW_OPERANDS_QUAD);
+  } else {
+    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
+                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_NEXT_QUAD)
                      KILN_DW_OPERANDS_QUAD);
   }
 }

@@ -1,4 +1,4 @@
-// The depthwise row kernel's sweep of one full 64-channel tile along one output row, in asm, for
+// The depthwise row kernel's sweep of one 64-channel tile (or fewer, masked) along one output row, in asm, for
 // the plain epilogue (no residual, no hardswish, codes in [0, 255]) of tiles whose accumulators
 // times multipliers stay below 2^30 in magnitude (dw_tile_products_fit), so that the float to int32
 // conversion cannot overflow and the upper clamp can wait for the bytes. Native builds only: the SIMDe
@@ -29,14 +29,15 @@ bool dw_tile_products_fit(const uint8_t* tile);
 
 // One output row of one tile: `ind` is the row's first pixel's taps (9 pointers per pixel, `step`
 // pointers apart, as DwConvArgs), `ow` >= 1 pixels written `out_stride` bytes apart from `out`; `c`
-// is the channel offset added to every input and output pointer; `tile` the packed row tile
-// (dwconv_pack's row layout). s1: horizontal stride 1; s2: stride 2.
+// is the channel offset added to every input and output pointer, `channels` (1..64) how many the
+// tile has (below 64: masked loads and stores); `tile` the packed row tile (dwconv_pack's row
+// layout). s1: horizontal stride 1; s2: stride 2.
 void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, const uint8_t* tile, const DwSweepConstants& k);
+                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k);
 void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, const uint8_t* tile, const DwSweepConstants& k);
+                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k);
 
-// Tails of exactly 16 channels on four output rows at once, one row per 128-bit lane (as RowZmm4 in
+// Tails of at most 16 channels on four output rows at once, one row per 128-bit lane (as RowZmm4 in
 // dwconv_c64_avx512vnni.cc): the packed tile's low 128 bits of every vector broadcast to four lanes,
 // then the constants.
 struct alignas(64) DwQuadTile {
@@ -46,9 +47,9 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 
 // Rows r .. r + 3 of a tail tile: `ind` is row r's first pixel's taps, the next row's `rows_step`
 // pointers on; `out` row r's first pixel plus the channel offset, the next row's `out_rows` bytes on;
-// `stride` the horizontal stride (1 or 2); the rest as dw_row_sweep_s1. Reads and writes 16 bytes
-// per pixel and row.
+// `stride` the horizontal stride (1 or 2); `channels` 1..16; the rest as dw_row_sweep_s1.
 void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, size_t ow, size_t stride,
-                    uint8_t* out, size_t out_stride, size_t out_rows, size_t c, const DwQuadTile& tile);
+                    uint8_t* out, size_t out_stride, size_t out_rows, size_t c, size_t channels,
+                    const DwQuadTile& tile);
 
 }  // namespace kiln::kernels::avx512
