@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Train kiln's two bundled Fashion-MNIST demo models and export them to ONNX.
+"""Train kiln's bundled Fashion-MNIST demo models and export them to ONNX.
 
   resnet : ResNet-style, residual basic blocks (Conv-BN-ReLU, identity and 1x1 stride-2 shortcuts)
   mbv2   : MobileNetV2-style, inverted residuals (1x1 expand, 3x3 depthwise, 1x1 project, ReLU6)
+  mbv3   : MobileNetV3-Small-style: hardswish, squeeze-excitation (hardsigmoid gates), 3x3 and 5x5
+           depthwise; kiln's check on the ops real mobile models add to MobileNetV2
 
 Data: Debian's dataset-fashion-mnist package (gzipped IDX in /usr/share/datasets/fashion-mnist),
 read with gzip + numpy; nothing is downloaded.
@@ -10,8 +12,9 @@ read with gzip + numpy; nothing is downloaded.
 Usage (Debian's python3-torch):
   /usr/bin/python3 examples/fashion-mnist/train.py --model all
   /usr/bin/python3 examples/fashion-mnist/train.py --model resnet --epochs 12 --threads 1
+  /usr/bin/python3 examples/fashion-mnist/train.py --model mbv3 --threads 1   (about 9 minutes)
 
-Writes, next to this script: resnet_fmnist.onnx, mbv2_fmnist.onnx, preprocess.json and
+Writes, next to this script: resnet_fmnist.onnx, mbv2_fmnist.onnx, mbv3_fmnist.onnx, preprocess.json and
 float_accuracy.json (test top-1 on the 10,000 test images, computed by this script in PyTorch).
 The run is deterministic for a given seed, thread count and machine.
 """
@@ -176,9 +179,63 @@ class MobileNetV2FMNIST(nn.Module):
         return self.fc(x)
 
 
-MODELS = {"resnet": ResNetFMNIST, "mbv2": MobileNetV2FMNIST}
-ONNX_NAMES = {"resnet": "resnet_fmnist.onnx", "mbv2": "mbv2_fmnist.onnx"}
-DEFAULT_EPOCHS = {"resnet": 12, "mbv2": 10}
+class SqueezeExcite(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, max(8, c // 4), 1)
+        self.fc2 = nn.Conv2d(max(8, c // 4), c, 1)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        s = F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+        return x * s
+
+
+class MBV3Block(nn.Module):
+    def __init__(self, cin, k, exp, cout, se, hs, stride):
+        super().__init__()
+        act = nn.Hardswish if hs else nn.ReLU
+        layers = []
+        if exp != cin:
+            layers += [nn.Conv2d(cin, exp, 1, bias=False), nn.BatchNorm2d(exp), act()]
+        layers += [nn.Conv2d(exp, exp, k, stride, k // 2, groups=exp, bias=False), nn.BatchNorm2d(exp), act()]
+        if se:
+            layers += [SqueezeExcite(exp)]
+        layers += [nn.Conv2d(exp, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.body(x)
+        return x + y if self.residual else y
+
+
+class MobileNetV3FMNIST(nn.Module):
+    # (kernel, expanded, out, SE, hardswish, stride), MobileNetV3-Small's pattern, scaled down.
+    CONFIG = ((3, 16, 16, True, False, 2), (3, 72, 24, False, False, 1), (3, 88, 24, False, False, 1),
+              (5, 96, 40, True, True, 2), (5, 240, 40, True, True, 1), (5, 120, 48, True, True, 1))
+
+    def __init__(self, stem=16, head=192):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, stem, 3, 1, 1, bias=False), nn.BatchNorm2d(stem), nn.Hardswish())
+        layers = []
+        cin = stem
+        for k, e, c, se, hs, s in self.CONFIG:
+            layers.append(MBV3Block(cin, k, e, c, se, hs, s))
+            cin = c
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Conv2d(cin, head, 1, bias=False), nn.BatchNorm2d(head), nn.Hardswish())
+        self.fc = nn.Linear(head, 10)
+
+    def forward(self, x):
+        x = self.head(self.blocks(self.stem(x)))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.fc(x)
+
+
+MODELS = {"resnet": ResNetFMNIST, "mbv2": MobileNetV2FMNIST, "mbv3": MobileNetV3FMNIST}
+ONNX_NAMES = {"resnet": "resnet_fmnist.onnx", "mbv2": "mbv2_fmnist.onnx", "mbv3": "mbv3_fmnist.onnx"}
+DEFAULT_EPOCHS = {"resnet": 12, "mbv2": 10, "mbv3": 10}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,7 +353,7 @@ def update_json(path, key, value):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", choices=["resnet", "mbv2", "all"], default="all")
+    ap.add_argument("--model", choices=["resnet", "mbv2", "mbv3", "all"], default="all")
     ap.add_argument("--epochs", type=int, default=0, help="0: the per-model default")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.2)
@@ -322,7 +379,7 @@ def main():
                               "Sneaker", "Bag", "Ankle boot"]}, f, indent=2)
         f.write("\n")
 
-    names = ["resnet", "mbv2"] if args.model == "all" else [args.model]
+    names = ["resnet", "mbv2", "mbv3"] if args.model == "all" else [args.model]
     for name in names:
         epochs = args.epochs or DEFAULT_EPOCHS[name]
         model, acc, seconds, params = train(name, epochs, args.batch, args.lr, args.seed, log)
