@@ -120,39 +120,24 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
       return;
     }
     case Isa::avx512vnni: {
-      if (row_kernel_w == 3) {
+      if (row_kernel_w == 3 || row_kernel_w == 5) {
+        // Rows in groups of four (3x3: one group, 5x5: rows 0..3, then row 4 alone): tap (ky, kx)
+        // goes to byte ky % 4 of vector ((kx * groups + ky / 4) * 4 + v).
+        const size_t k = row_kernel_w, groups = (k + 3) / 4;
+        const size_t tile_bytes = k == 3 ? kAvx512RowTileBytes : kAvx512Row5TileBytes;
         for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
-          uint8_t* tile = dst + c0 / kAvx512Tile * kAvx512RowTileBytes;
+          uint8_t* tile = dst + c0 / kAvx512Tile * tile_bytes;
           for (size_t v = 0; v < 4; ++v) {
             for (size_t i = 0; i < 16; ++i) {
               const size_t c = c0 + avx512_row_channel(v, i);
               if (c >= channels) continue;
               put32(tile + 64 * v + 4 * i, fbias(c));
               putf(tile + kAvx512Tile * 4 + 64 * v + 4 * i, multiplier[c]);
-              for (size_t kx = 0; kx < 3; ++kx) {
-                for (size_t ky = 0; ky < 3; ++ky) {
-                  tile[kAvx512Tile * 8 + (kx * 4 + v) * 64 + 4 * i + ky] =
-                      static_cast<uint8_t>(weights[c * taps + ky * 3 + kx]);
+              for (size_t kx = 0; kx < k; ++kx) {
+                for (size_t ky = 0; ky < k; ++ky) {
+                  tile[kAvx512Tile * 8 + ((kx * groups + ky / 4) * 4 + v) * 64 + 4 * i + ky % 4] =
+                      static_cast<uint8_t>(weights[c * taps + ky * k + kx]);
                 }
-              }
-            }
-          }
-        }
-        return;
-      }
-      if (row_kernel_w == 5) {
-        for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
-          uint8_t* tile = dst + c0 / kAvx512Tile * kAvx512Row5TileBytes;
-          for (size_t v = 0; v < 4; ++v) {
-            for (size_t i = 0; i < 16; ++i) {
-              const size_t c = c0 + avx512_row_channel(v, i);
-              if (c >= channels) continue;
-              put32(tile + 64 * v + 4 * i, fbias(c));
-              putf(tile + kAvx512Tile * 4 + 64 * v + 4 * i, multiplier[c]);
-              for (size_t kx = 0; kx < 5; ++kx) {
-                uint8_t* rows03 = tile + kAvx512Tile * 8 + (kx * 8 + v) * 64 + 4 * i;
-                for (size_t ky = 0; ky < 4; ++ky) rows03[ky] = static_cast<uint8_t>(weights[c * taps + ky * 5 + kx]);
-                rows03[4 * 64] = static_cast<uint8_t>(weights[c * taps + 4 * 5 + kx]);
               }
             }
           }

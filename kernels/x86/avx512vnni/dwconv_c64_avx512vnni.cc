@@ -621,8 +621,8 @@ class RowSweep {
   }
 
   void run(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c, size_t n) const {
-    const auto sweep = a_.row_stride == 1 ? avx512::dw_row_sweep_s1 : avx512::dw_row_sweep_s2;
-    sweep(ind, a_.indirection_step, a_.row_pixels, out_row, a_.output_stride, c, n, tile, k_);
+    avx512::dw_row_sweep(ind, a_.indirection_step, a_.row_pixels, a_.row_stride, out_row, a_.output_stride, c, n,
+                         tile, k_);
   }
 
   // Four output rows of a 16-channel tail tile (the call's last tile: one broadcast copy per call).

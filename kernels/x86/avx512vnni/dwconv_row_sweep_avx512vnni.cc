@@ -277,33 +277,24 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   KILN_DW_S2_LAST(L, ST, 12, 13, 14, 15)                     \
   "5:\n\t"
 
-void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
+void dw_row_sweep(const uint8_t* const* ind, size_t step, size_t ow, size_t stride, uint8_t* out, size_t out_stride,
+                  size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
   const uint8_t* const* base = ind;
-  size_t n = ow;  // columns 2 .. ow + 1
+  size_t n = ow;  // stride 1: columns 2 .. ow + 1; stride 2: pixels 1 .. ow - 1 in the loop, n from ow to 1
   step *= sizeof(const uint8_t*);
   const uint64_t mask = channels >= 64 ? ~uint64_t{0} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  if (channels >= 64) {
+  const bool full = channels >= 64;
+  if (stride == 1 && full) {
     __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
                      KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
-  } else {
+  } else if (full) {
+    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
+                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
+  } else if (stride == 1) {
     __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
                      KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)
                      KILN_DW_OPERANDS_FULL);
-  }
-}
-
-void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
-  const uint8_t* const* base = ind;
-  size_t n = ow;  // pixels 1 .. ow - 1 in the loop (n counts down from ow to 1)
-  step *= sizeof(const uint8_t*);
-  const uint64_t mask = channels >= 64 ? ~uint64_t{0} : (uint64_t{1} << channels) - 1;
-  const uint8_t *p0, *p1, *p2;
-  if (channels >= 64) {
-    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
-                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
   } else {
     __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
                      KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)

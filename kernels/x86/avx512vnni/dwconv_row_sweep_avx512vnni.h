@@ -28,14 +28,12 @@ struct alignas(64) DwSweepConstants {
 bool dw_tile_products_fit(const uint8_t* tile);
 
 // One output row of one tile: `ind` is the row's first pixel's taps (9 pointers per pixel, `step`
-// pointers apart, as DwConvArgs), `ow` >= 1 pixels written `out_stride` bytes apart from `out`; `c`
-// is the channel offset added to every input and output pointer, `channels` (1..64) how many the
-// tile has (below 64: masked loads and stores); `tile` the packed row tile (dwconv_pack's row
-// layout). s1: horizontal stride 1; s2: stride 2.
-void dw_row_sweep_s1(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k);
-void dw_row_sweep_s2(const uint8_t* const* ind, size_t step, size_t ow, uint8_t* out, size_t out_stride,
-                     size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k);
+// pointers apart, as DwConvArgs), `ow` >= 1 pixels at horizontal `stride` (1 or 2) written
+// `out_stride` bytes apart from `out`; `c` is the channel offset added to every input and output
+// pointer, `channels` (1..64) how many the tile has (below 64: masked loads and stores); `tile` the
+// packed row tile (dwconv_pack's row layout).
+void dw_row_sweep(const uint8_t* const* ind, size_t step, size_t ow, size_t stride, uint8_t* out, size_t out_stride,
+                  size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k);
 
 // Tails of at most 16 channels on four output rows at once, one row per 128-bit lane (as RowZmm4 in
 // dwconv_c64_avx512vnni.cc): the packed tile's low 128 bits of every vector broadcast to four lanes,
@@ -47,7 +45,7 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 
 // Rows r .. r + 3 of a tail tile: `ind` is row r's first pixel's taps, the next row's `rows_step`
 // pointers on; `out` row r's first pixel plus the channel offset, the next row's `out_rows` bytes on;
-// `stride` the horizontal stride (1 or 2); `channels` 1..16; the rest as dw_row_sweep_s1.
+// `stride` the horizontal stride (1 or 2); `channels` 1..16; the rest as dw_row_sweep.
 void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, size_t ow, size_t stride,
                     uint8_t* out, size_t out_stride, size_t out_rows, size_t c, size_t channels,
                     const DwQuadTile& tile);
