@@ -120,14 +120,14 @@ TEST(DwConv, RowWidthsAndStripsEveryIsa) {
 // few longer ones, 3x3 and 5x5 at horizontal strides 1 and 2 (the VNNI row sweeps: the 3x3 asm's entry,
 // three-column rotation and stride-2 pair end at every phase, the 5x5's five- and three-set
 // rotations; tails four rows at a time, then a pair and one), with each epilogue that takes the
-// asm (plain, clamp) and one that does not.
+// asm (plain, clamp, hardswish) and one that does not.
 TEST(DwConv, FullTileRowSweepsEveryIsa) {
   for (Isa isa : runnable_isas()) {
     uint32_t seed = 600;
     for (int k : {3, 5}) {
     for (int stride : {1, 2}) {
       for (int w : {1, 2, 3, 4, 5, 6, 7, 8, 13, 28, 57}) {
-        for (Epilogue e : {Epilogue::plain, Epilogue::relu6_clamp, Epilogue::residual}) {
+        for (Epilogue e : {Epilogue::plain, Epilogue::relu6_clamp, Epilogue::hardswish, Epilogue::residual}) {
           ConvCase tc;
           const int channels[4] = {144, 72, 104, 208};  // tails of 16, 8, 40, 16 channels
           tc.shape = dw(7, w, channels[w % 4], k, 1, k / 2, k / 2, k / 2, k / 2);
@@ -153,6 +153,7 @@ TEST(DwConv, ProductsBeyondInt32EveryIsa) {
         for (int stride : {1, 2}) {
           ConvCase tc;
           tc.shape = dw(5, 9, 136, 3, stride, 1, 1, 1, 1);
+          tc.epilogue = stride == 1 ? Epilogue::plain : Epilogue::hardswish;
           tc.values = v;
           tc.multiplier_scale = scale;
           tc.seed = seed++;

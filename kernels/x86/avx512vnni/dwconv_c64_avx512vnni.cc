@@ -5,6 +5,7 @@
 #endif
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -612,11 +613,17 @@ class RowSweep {
     for (size_t i = 0; i < 64; ++i) k_.qmax[i] = static_cast<uint8_t>(p.qmax);
     for (size_t i = 0; i < 32; ++i) k_.zo[i] = static_cast<int16_t>(p.zero_point);
     for (size_t i = 0; i < 64; ++i) k_.qmin[i] = static_cast<uint8_t>(p.qmin);
+    k_.hardswish = p.activation == Activation::hardswish;
+    const float hs[5] = {p.out_scale, 3.0f, 0.0f, 6.0f, p.hardswish_multiplier};
+    for (size_t i = 0; i < 16; ++i) k_.hs[i] = i < 5 ? hs[i] : 0.0f;
+    // Hardswish scales a value by (t + 3 clamped to [0, 6]) * out_scale * hs_multiplier: at most 6x that.
+    scale_ = k_.hardswish ? 6.0f * std::fabs(p.out_scale * p.hardswish_multiplier) : 1.0f;
   }
 
   bool takes(size_t t, const uint8_t* tile) {
-    if (t >= fit_.size()) return avx512::dw_tile_products_fit(tile);
-    if (fit_[t] < 0) fit_[t] = avx512::dw_tile_products_fit(tile) ? 1 : 0;
+    if (!(scale_ < 0x1p20f)) return false;  // NaN or absurd hardswish scales: the intrinsics clamp first
+    if (t >= fit_.size()) return avx512::dw_tile_products_fit(tile, scale_);
+    if (fit_[t] < 0) fit_[t] = avx512::dw_tile_products_fit(tile, scale_) ? 1 : 0;
     return fit_[t] == 1;
   }
 
@@ -638,6 +645,7 @@ class RowSweep {
   const DwConvArgs& a_;
   avx512::DwSweepConstants k_;
   std::array<int8_t, 128> fit_;  // the first 128 channel tiles: -1 unknown, 0 / 1
+  float scale_ = 1.0f;
   avx512::DwQuadTile quad_;
   bool quad_built_ = false;
 };
@@ -665,7 +673,7 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
         const size_t out_rows = ow * a.output_stride, res_rows = ow * a.residual_stride;
         if (left >= 4) {
 #if !defined(KILN_AVX512_EMULATED)
-          if constexpr (K == 3 && !kResidual && !kHardswish) {
+          if constexpr (K == 3 && !kResidual) {
             if (full.int_clamp && sweep.takes(c / 64, tile)) {
               sweep.run4(tile, ind, out_row, c, n);
               tail_done = row + 4;
@@ -688,7 +696,7 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
       }
 #if !defined(KILN_AVX512_EMULATED)
       // 17..64 channels: the asm sweep (masked below 64) when the epilogue and products allow.
-      if constexpr (K == 3 && !kResidual && !kHardswish) {
+      if constexpr (K == 3 && !kResidual) {
         if (n > 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
           sweep.run(tile, ind, out_row, c, n);
           continue;

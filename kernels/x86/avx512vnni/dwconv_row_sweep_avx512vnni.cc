@@ -8,7 +8,7 @@
 
 namespace kiln::kernels::avx512 {
 
-bool dw_tile_products_fit(const uint8_t* tile) {
+bool dw_tile_products_fit(const uint8_t* tile, float scale) {
   const __m512i ones = _mm512_set1_epi8(1);
   __mmask16 fit = 0xFFFF;
   for (size_t v = 0; v < 4; ++v) {
@@ -18,7 +18,7 @@ bool dw_tile_products_fit(const uint8_t* tile) {
       sum_abs = _mm512_dpbusd_epi32(sum_abs, _mm512_abs_epi8(w), ones);
     }
     const __m512 bias = _mm512_abs_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(tile + 64 * v)));
-    const __m512 mult = _mm512_abs_ps(_mm512_loadu_ps(tile + 256 + 64 * v));
+    const __m512 mult = _mm512_mul_ps(_mm512_abs_ps(_mm512_loadu_ps(tile + 256 + 64 * v)), _mm512_set1_ps(scale));
     const __m512 acc = _mm512_add_ps(bias, _mm512_mul_ps(_mm512_cvtepi32_ps(sum_abs), _mm512_set1_ps(255.0f)));
     fit &= _mm512_cmp_ps_mask(_mm512_mul_ps(acc, mult), _mm512_set1_ps(0x1p30f), _CMP_LT_OQ);  // NaN: no
   }
@@ -31,6 +31,7 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
     _mm512_store_si512(quad->bytes + 64 * v, low);
   }
   std::memcpy(quad->bytes + 20 * 64, &k, sizeof(k));
+  quad->hardswish = k.hardswish;
 }
 
 // Registers: zmm0-4 temporaries, zmm5 qmax (bytes), zmm6 zo (int16), zmm7 qmin (bytes), zmm8-11 / 12-15 /
@@ -143,9 +144,32 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 #define KILN_DW_MUL(A, OFF)                                             \
   "vmulps " #OFF "(%[tile]), " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"     \
   "vcvtps2dq " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"
-#define KILN_DW_FINISH(STORE, A0, A1, A2, A3)                                      \
+#define KILN_DW_PLAIN(A0, A1, A2, A3)                                              \
   KILN_DW_CODE(A0) KILN_DW_CODE(A1) KILN_DW_CODE(A2) KILN_DW_CODE(A3)              \
-  KILN_DW_MUL(A0, 256) KILN_DW_MUL(A1, 320) KILN_DW_MUL(A2, 384) KILN_DW_MUL(A3, 448) \
+  KILN_DW_MUL(A0, 256) KILN_DW_MUL(A1, 320) KILN_DW_MUL(A2, 384) KILN_DW_MUL(A3, 448)
+// Hardswish (requant.h's order: v = acc * m; t = v * out_scale; g = min(max(t + 3, 0), 6);
+// v = (t * g) * hs_mul), then the same rounding; the five scalars broadcast from memory at K
+// (constants line 3: out_scale, 3, 0, 6, hs_mul), T a temporary (zmm0, 1, 3, 4 are free when a
+// pixel finishes in every sweep). |t * g * hs_mul| <= |v| * (6 |out_scale hs_mul|), which the
+// caller's bound covers.
+#define KILN_DW_BCAST "%{1to16%}"
+#define KILN_DW_HS_ONE(KD, KR, A, T, OFF)                                                   \
+  "vcvtdq2ps " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"                                        \
+  "vmulps " #OFF "(%[tile]), " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"                         \
+  "vmulps (" KD "+0)(" KR ")" KILN_DW_BCAST ", " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"        \
+  "vaddps (" KD "+4)(" KR ")" KILN_DW_BCAST ", " KILN_DW_Z(A) ", " KILN_DW_Z(T) "\n\t"        \
+  "vmaxps (" KD "+8)(" KR ")" KILN_DW_BCAST ", " KILN_DW_Z(T) ", " KILN_DW_Z(T) "\n\t"        \
+  "vminps (" KD "+12)(" KR ")" KILN_DW_BCAST ", " KILN_DW_Z(T) ", " KILN_DW_Z(T) "\n\t"       \
+  "vmulps " KILN_DW_Z(T) ", " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"                          \
+  "vmulps (" KD "+16)(" KR ")" KILN_DW_BCAST ", " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"       \
+  "vcvtps2dq " KILN_DW_Z(A) ", " KILN_DW_Z(A) "\n\t"
+#define KILN_DW_HS(KD, KR, A0, A1, A2, A3)                                         \
+  KILN_DW_HS_ONE(KD, KR, A0, 0, 256) KILN_DW_HS_ONE(KD, KR, A1, 1, 320)            \
+  KILN_DW_HS_ONE(KD, KR, A2, 3, 384) KILN_DW_HS_ONE(KD, KR, A3, 4, 448)
+#define KILN_DW_HS_FULL(A0, A1, A2, A3) KILN_DW_HS("192", "%[k]", A0, A1, A2, A3)
+#define KILN_DW_HS_QUAD(A0, A1, A2, A3) KILN_DW_HS("1280+192", "%[tile]", A0, A1, A2, A3)
+#define KILN_DW_FINISH(STORE, MATH, A0, A1, A2, A3)                                \
+  MATH(A0, A1, A2, A3)                                                             \
   "vpackssdw " KILN_DW_Z(A1) ", " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"          \
   "vpackssdw " KILN_DW_Z(A3) ", " KILN_DW_Z(A2) ", " KILN_DW_Z(A2) "\n\t"          \
   "vpaddsw %%zmm6, " KILN_DW_Z(A0) ", " KILN_DW_Z(A0) "\n\t"                        \
@@ -214,14 +238,14 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 // Stride 1, column j >= 2 (taps kx = 2 of pixel j - 2, at %[base] + 16, 40, 64): finishes pixel
 // j - 2 (set OLD, kx = 2), continues pixel j - 1 (MID, kx = 1), starts pixel j (NEW, kx = 0; its
 // results are dropped past the row's end). Three columns rotate the sets through the roles.
-#define KILN_DW_S1(L, ST, NX, N0, N1, N2, N3, M0, M1, M2, M3, O0, O1, O2, O3) \
+#define KILN_DW_S1(L, ST, NX, MATH, N0, N1, N2, N3, M0, M1, M2, M3, O0, O1, O2, O3) \
   KILN_DW_COLUMN(L, 16, 40, 64)                                              \
   KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)                                \
   KILN_DW_DOT(24, 25, 26, 27, M0, M1, M2, M3)                                \
   KILN_DW_START(N0, N1, N2, N3)                                              \
-  KILN_DW_FINISH(ST, O0, O1, O2, O3)                                         \
+  KILN_DW_FINISH(ST, MATH, O0, O1, O2, O3)                                   \
   NX
-#define KILN_DW_SWEEP_S1(L, ST, NX)                                        \
+#define KILN_DW_SWEEP_S1(L, ST, NX, MATH)                                  \
   /* Columns 0 and 1 (pixel 0's kx = 0 and 1): start pixels 0 (x) and 1 (y), pixel 0 += kx = 1. */ \
   KILN_DW_COLUMN(L, 0, 24, 48)                                             \
   KILN_DW_START(8, 9, 10, 11)                                              \
@@ -229,13 +253,13 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   KILN_DW_DOT(24, 25, 26, 27, 8, 9, 10, 11)                                \
   KILN_DW_START(12, 13, 14, 15)                                            \
   "1:\n\t"                                                                 \
-  KILN_DW_S1(L, ST, NX, 16, 17, 18, 19, 12, 13, 14, 15, 8, 9, 10, 11)      \
+  KILN_DW_S1(L, ST, NX, MATH, 16, 17, 18, 19, 12, 13, 14, 15, 8, 9, 10, 11)      \
   "dec %[n]\n\t"                                                           \
   "jz 2f\n\t"                                                              \
-  KILN_DW_S1(L, ST, NX, 8, 9, 10, 11, 16, 17, 18, 19, 12, 13, 14, 15)      \
+  KILN_DW_S1(L, ST, NX, MATH, 8, 9, 10, 11, 16, 17, 18, 19, 12, 13, 14, 15)      \
   "dec %[n]\n\t"                                                           \
   "jz 2f\n\t"                                                              \
-  KILN_DW_S1(L, ST, NX, 12, 13, 14, 15, 8, 9, 10, 11, 16, 17, 18, 19)      \
+  KILN_DW_S1(L, ST, NX, MATH, 12, 13, 14, 15, 8, 9, 10, 11, 16, 17, 18, 19)      \
   "dec %[n]\n\t"                                                           \
   "jnz 1b\n\t"                                                             \
   "2:\n\t"
@@ -243,19 +267,19 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
 // Stride 2, pixel q: columns 2q (taps kx = 0 at %[base] + 0, 24, 48; also pixel q - 1's kx = 2)
 // and 2q + 1 (kx = 1 at + 8, 32, 56): finishes pixel q - 1 (OLD) and starts and continues pixel q
 // (NEW). Two pixels per iteration swap the sets; the row ends with the last pixel's kx = 2 column.
-#define KILN_DW_S2(L, ST, NX, N0, N1, N2, N3, O0, O1, O2, O3) \
+#define KILN_DW_S2(L, ST, NX, MATH, N0, N1, N2, N3, O0, O1, O2, O3) \
   NX                                                         \
   KILN_DW_COLUMN(L, 0, 24, 48)                               \
   KILN_DW_COLUMN_B(L, 8, 32, 56)                             \
   KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)                \
   KILN_DW_START(N0, N1, N2, N3)                              \
   KILN_DW_DOT_B(24, 25, 26, 27, N0, N1, N2, N3)              \
-  KILN_DW_FINISH(ST, O0, O1, O2, O3)
-#define KILN_DW_S2_LAST(L, ST, O0, O1, O2, O3)               \
+  KILN_DW_FINISH(ST, MATH, O0, O1, O2, O3)
+#define KILN_DW_S2_LAST(L, ST, MATH, O0, O1, O2, O3)         \
   KILN_DW_COLUMN(L, 16, 40, 64)                              \
   KILN_DW_DOT(28, 29, 30, 31, O0, O1, O2, O3)                \
-  KILN_DW_FINISH(ST, O0, O1, O2, O3)
-#define KILN_DW_SWEEP_S2(L, ST, NX)                          \
+  KILN_DW_FINISH(ST, MATH, O0, O1, O2, O3)
+#define KILN_DW_SWEEP_S2(L, ST, NX, MATH)                    \
   /* Pixel 0: columns 0 and 1 into x. */                     \
   KILN_DW_COLUMN(L, 0, 24, 48)                               \
   KILN_DW_COLUMN_B(L, 8, 32, 56)                             \
@@ -264,18 +288,27 @@ void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* qu
   "dec %[n]\n\t"                                             \
   "jz 3f\n\t"                                                \
   "1:\n\t"                                                   \
-  KILN_DW_S2(L, ST, NX, 12, 13, 14, 15, 8, 9, 10, 11)        \
+  KILN_DW_S2(L, ST, NX, MATH, 12, 13, 14, 15, 8, 9, 10, 11)        \
   "dec %[n]\n\t"                                             \
   "jz 4f\n\t"                                                \
-  KILN_DW_S2(L, ST, NX, 8, 9, 10, 11, 12, 13, 14, 15)        \
+  KILN_DW_S2(L, ST, NX, MATH, 8, 9, 10, 11, 12, 13, 14, 15)        \
   "dec %[n]\n\t"                                             \
   "jnz 1b\n\t"                                               \
   "3:\n\t" /* the last pixel is in x */                      \
-  KILN_DW_S2_LAST(L, ST, 8, 9, 10, 11)                       \
+  KILN_DW_S2_LAST(L, ST, MATH, 8, 9, 10, 11)                       \
   "jmp 5f\n\t"                                               \
   "4:\n\t" /* the last pixel is in y */                      \
-  KILN_DW_S2_LAST(L, ST, 12, 13, 14, 15)                     \
+  KILN_DW_S2_LAST(L, ST, MATH, 12, 13, 14, 15)                     \
   "5:\n\t"
+
+// One asm statement per (stride, masking, epilogue): PRE sets k1 for the masked ones.
+#define KILN_DW_ASM_FULL(PRE, SWEEP, LOAD, STORE, MATH)                                              \
+  __asm__ volatile(PRE KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")                            \
+                       SWEEP(LOAD, STORE, KILN_DW_NEXT_FULL, MATH) KILN_DW_OPERANDS_FULL)
+#define KILN_DW_ASM_QUAD(PRE, SWEEP, LOAD, STORE, MATH)                                              \
+  __asm__ volatile(PRE KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")              \
+                       SWEEP(LOAD, STORE, KILN_DW_NEXT_QUAD, MATH) KILN_DW_OPERANDS_QUAD)
+#define KILN_DW_K1 "kmovq %[mask], %%k1\n\t"
 
 void dw_row_sweep(const uint8_t* const* ind, size_t step, size_t ow, size_t stride, uint8_t* out, size_t out_stride,
                   size_t c, size_t channels, const uint8_t* tile, const DwSweepConstants& k) {
@@ -284,21 +317,24 @@ void dw_row_sweep(const uint8_t* const* ind, size_t step, size_t ow, size_t stri
   step *= sizeof(const uint8_t*);
   const uint64_t mask = channels >= 64 ? ~uint64_t{0} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  const bool full = channels >= 64;
-  if (stride == 1 && full) {
-    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
-                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
-  } else if (full) {
-    __asm__ volatile(KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
-                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_NEXT_FULL) KILN_DW_OPERANDS_FULL);
-  } else if (stride == 1) {
-    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
-                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)
-                     KILN_DW_OPERANDS_FULL);
-  } else {
-    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("0(%[k])", "64(%[k])", "128(%[k])")
-                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_NEXT_FULL)
-                     KILN_DW_OPERANDS_FULL);
+  const int variant = (stride == 1 ? 0 : 1) + (channels >= 64 ? 0 : 2) + (k.hardswish ? 4 : 0);
+  switch (variant) {
+    case 0: KILN_DW_ASM_FULL("", KILN_DW_SWEEP_S1, KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_PLAIN); break;
+    case 1: KILN_DW_ASM_FULL("", KILN_DW_SWEEP_S2, KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_PLAIN); break;
+    case 2:
+      KILN_DW_ASM_FULL(KILN_DW_K1, KILN_DW_SWEEP_S1, KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_PLAIN);
+      break;
+    case 3:
+      KILN_DW_ASM_FULL(KILN_DW_K1, KILN_DW_SWEEP_S2, KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_PLAIN);
+      break;
+    case 4: KILN_DW_ASM_FULL("", KILN_DW_SWEEP_S1, KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_HS_FULL); break;
+    case 5: KILN_DW_ASM_FULL("", KILN_DW_SWEEP_S2, KILN_DW_LOAD_FULL, KILN_DW_STORE_FULL, KILN_DW_HS_FULL); break;
+    case 6:
+      KILN_DW_ASM_FULL(KILN_DW_K1, KILN_DW_SWEEP_S1, KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_HS_FULL);
+      break;
+    default:
+      KILN_DW_ASM_FULL(KILN_DW_K1, KILN_DW_SWEEP_S2, KILN_DW_LOAD_FULL_MASKED, KILN_DW_STORE_FULL_MASKED, KILN_DW_HS_FULL);
+      break;
   }
 }
 
@@ -314,23 +350,24 @@ void dw_rows4_sweep(const uint8_t* const* ind, size_t step, size_t rows_step, si
   step *= sizeof(const uint8_t*);
   const uint64_t mask = channels >= 16 ? uint64_t{0xFFFF} : (uint64_t{1} << channels) - 1;
   const uint8_t *p0, *p1, *p2;
-  const bool full = channels >= 16;
-  if (stride == 1 && full) {
-    __asm__ volatile(KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
-                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_NEXT_QUAD)
-                     KILN_DW_OPERANDS_QUAD);
-  } else if (full) {
-    __asm__ volatile(KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
-                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_NEXT_QUAD)
-                     KILN_DW_OPERANDS_QUAD);
-  } else if (stride == 1) {
-    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
-                     KILN_DW_SWEEP_S1(KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_NEXT_QUAD)
-                     KILN_DW_OPERANDS_QUAD);
-  } else {
-    __asm__ volatile("kmovq %[mask], %%k1\n\t" KILN_DW_SETUP("1280(%[tile])", "1344(%[tile])", "1408(%[tile])")
-                     KILN_DW_SWEEP_S2(KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_NEXT_QUAD)
-                     KILN_DW_OPERANDS_QUAD);
+  const int variant = (stride == 1 ? 0 : 1) + (channels >= 16 ? 0 : 2) + (tile.hardswish ? 4 : 0);
+  switch (variant) {
+    case 0: KILN_DW_ASM_QUAD("", KILN_DW_SWEEP_S1, KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_PLAIN); break;
+    case 1: KILN_DW_ASM_QUAD("", KILN_DW_SWEEP_S2, KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_PLAIN); break;
+    case 2:
+      KILN_DW_ASM_QUAD(KILN_DW_K1, KILN_DW_SWEEP_S1, KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_PLAIN);
+      break;
+    case 3:
+      KILN_DW_ASM_QUAD(KILN_DW_K1, KILN_DW_SWEEP_S2, KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_PLAIN);
+      break;
+    case 4: KILN_DW_ASM_QUAD("", KILN_DW_SWEEP_S1, KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_HS_QUAD); break;
+    case 5: KILN_DW_ASM_QUAD("", KILN_DW_SWEEP_S2, KILN_DW_LOAD_QUAD, KILN_DW_STORE_QUAD, KILN_DW_HS_QUAD); break;
+    case 6:
+      KILN_DW_ASM_QUAD(KILN_DW_K1, KILN_DW_SWEEP_S1, KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_HS_QUAD);
+      break;
+    default:
+      KILN_DW_ASM_QUAD(KILN_DW_K1, KILN_DW_SWEEP_S2, KILN_DW_LOAD_QUAD_MASKED, KILN_DW_STORE_QUAD_MASKED, KILN_DW_HS_QUAD);
+      break;
   }
 }
 

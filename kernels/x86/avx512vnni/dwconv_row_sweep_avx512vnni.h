@@ -1,7 +1,7 @@
 // The depthwise row kernel's sweep of one 64-channel tile (or fewer, masked) along one output row, in asm, for
-// the plain epilogue (no residual, no hardswish, codes in [0, 255]) of tiles whose accumulators
-// times multipliers stay below 2^30 in magnitude (dw_tile_products_fit), so that the float to int32
-// conversion cannot overflow and the upper clamp can wait for the bytes. Native builds only: the SIMDe
+// the epilogues without a residual (plain, or hardswish; codes in [0, 255]) of tiles whose
+// accumulators times multipliers stay below 2^30 in magnitude (dw_tile_products_fit), so that the
+// float to int32 conversion cannot overflow and the upper clamp can wait for the bytes. Native builds only: the SIMDe
 // lane keeps the intrinsics of dwconv_c64_avx512vnni.cc, which compute the same bytes.
 //
 // Why asm: the sweep needs 12 weight vectors, 12 accumulators (three pixels in flight at stride 1),
@@ -17,15 +17,19 @@
 
 namespace kiln::kernels::avx512 {
 
-// The plain epilogue's constants, 64 bytes each: qmax as bytes, zo as int16, qmin as bytes.
+// The epilogue's constants, 64 bytes each: qmax as bytes, zo as int16, qmin as bytes, and for
+// hardswish (when `hardswish`) out_scale, 3, 0, 6 and the hardswish multiplier as floats.
 struct alignas(64) DwSweepConstants {
   uint8_t qmax[64];
   int16_t zo[32];
   uint8_t qmin[64];
+  float hs[16];
+  bool hardswish;
 };
 
-// Whether every channel of a packed row tile has (|bias| + 255 * sum |w|) * |multiplier| < 2^30.
-bool dw_tile_products_fit(const uint8_t* tile);
+// Whether every channel of a packed row tile has (|bias| + 255 * sum |w|) * |multiplier| * scale
+// < 2^30 (scale: 1, or for hardswish the most it can grow a value, 6 |out_scale * hs_multiplier|).
+bool dw_tile_products_fit(const uint8_t* tile, float scale);
 
 // One output row of one tile: `ind` is the row's first pixel's taps (9 pointers per pixel, `step`
 // pointers apart, as DwConvArgs), `ow` >= 1 pixels at horizontal `stride` (1 or 2) written
@@ -40,6 +44,7 @@ void dw_row_sweep(const uint8_t* const* ind, size_t step, size_t ow, size_t stri
 // then the constants.
 struct alignas(64) DwQuadTile {
   uint8_t bytes[512 + 12 * 64 + sizeof(DwSweepConstants)];
+  bool hardswish;
 };
 void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* quad);
 
