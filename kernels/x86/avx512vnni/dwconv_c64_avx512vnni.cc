@@ -195,8 +195,9 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
 // kernel. Three accumulator sets slide along the row. The unpacks leave the channels in an order
 // (lane i of vector v: channel 16 (i / 4) + 4 v + i % 4) that the closing packs (packssdw of
 // vectors 0, 1 and 2, 3, then packuswb) turn back into channel order, so the epilogue has no
-// shuffle; biases and multipliers are packed in that order. Full tiles with the plain epilogue run
-// the asm sweep of dwconv_row_sweep_avx512vnni.h (native builds), everything else these intrinsics.
+// shuffle; biases and multipliers are packed in that order. 3x3 tiles without a residual (plain or
+// hardswish epilogue, products within int32) run the asm sweep of dwconv_row_sweep_avx512vnni.h
+// (native builds); everything else these intrinsics.
 constexpr size_t kRowTileBytes = 512 + 12 * 64;
 
 // The row kernel's width-specific vector operations (those that work per 128-bit lane: unpacks,
@@ -604,8 +605,8 @@ KILN_ALWAYS_INLINE inline void row_tile_k(const W& w, const DwConvArgs& a, const
 }
 
 #if !defined(KILN_AVX512_EMULATED)
-// The asm sweep of full tiles (dwconv_row_sweep_avx512vnni.h) for one call: its constants, and
-// which tiles it may take (checked once per call).
+// The asm sweeps (dwconv_row_sweep_avx512vnni.h) for one call: their constants, and which tiles
+// they may take (checked once per call and tile).
 class RowSweep {
  public:
   RowSweep(const DwConvArgs& a, const RequantParams& p) : a_(a) {

@@ -23,10 +23,10 @@
 //                        1 or 2): one input column's three rows are interleaved (six unpacks) into
 //                        lanes of (row 0, row 1, row 2, 0) bytes, so one vpdpbusd does three taps of
 //                        16 channels and the column serves every output pixel that reads it: 12
-//                        vpdpbusd per pixel and 64 channels instead of 36. Full 64-channel tiles
-//                        with the plain epilogue sweep in asm with the 12 weight vectors held in
-//                        registers (dwconv_row_sweep_avx512vnni.h): as intrinsics the weight loads
-//                        bounded the loop. 5x5 kernels (stride 1 or 2) have a row mode too: rows
+//                        vpdpbusd per pixel and 64 channels instead of 36. Without a residual
+//                        (plain or hardswish epilogue) the 3x3 sweep runs in asm with the 12
+//                        weight vectors held in registers (dwconv_row_sweep_avx512vnni.h): as
+//                        intrinsics the weight loads bounded the loop. 5x5 kernels (stride 1 or 2) have a row mode too: rows
 //                        0..3 interleaved as above and row 4 repeated through its lanes against
 //                        (w, 0, 0, 0): 40 vpdpbusd per pixel and 64 channels instead of 100.
 //   x86: the epilogue stays in class order too (biases and multipliers are packed that way, the
