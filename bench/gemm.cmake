@@ -2,6 +2,7 @@
 target_sources(kiln-bench-kernels PRIVATE
   bench_shapes.cc
   bench_peak.cc
+  bench_stream.cc
   bench_gemm.cc
   bench_ukernel.cc
 )
