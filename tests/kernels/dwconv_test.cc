@@ -142,6 +142,26 @@ TEST(DwConv, FullTileRowSweepsEveryIsa) {
   }
 }
 
+// The asm sweeps under the task split (whole rows per task, so four-row tails break up at task
+// ends) and batches: plain and hardswish epilogues, both strides, 3x3 and 5x5.
+TEST(DwConv, RowSweepsThreadedBatchesEveryIsa) {
+  for (Isa isa : runnable_isas()) {
+    uint32_t seed = 800;
+    for (int k : {3, 5}) {
+      for (int stride : {1, 2}) {
+        for (Epilogue e : {Epilogue::plain, Epilogue::hardswish}) {
+          ConvCase tc;
+          tc.shape = dw(11, 13, 144, k, stride, k / 2, k / 2, k / 2, k / 2);
+          tc.shape.batch = 2;
+          tc.epilogue = e;
+          tc.seed = seed++;
+          EXPECT_EQ(expect_matches_reference(tc, isa, /*threaded=*/true), ConvPath::depthwise) << tc.describe();
+        }
+      }
+    }
+  }
+}
+
 // Multipliers so large that accumulator * multiplier leaves int32: every code must clamp to qmin
 // or qmax as the reference does (the VNNI asm sweep declines such tiles), also with saturated
 // operands.
