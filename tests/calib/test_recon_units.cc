@@ -2,6 +2,8 @@
 // them: run unit by unit they reproduce the runtime's logits.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kiln/runtime/model.h"
 #include "test_recon_fmnist.h"
 
@@ -12,7 +14,8 @@ struct Counts {
   size_t layer, block, stage, net;
 };
 
-void expect_counts(const std::string& model, Counts want) {
+// want.layer units at layer granularity; `weighted` layers in all (want.layer when 0: one unit per layer).
+void expect_counts(const std::string& model, Counts want, size_t weighted_layers = 0) {
   Graph g;
   std::string e;
   ASSERT_TRUE(testing::load_demo(model, &g, &e)) << e;
@@ -36,7 +39,7 @@ void expect_counts(const std::string& model, Counts want) {
         last = n;
       }
     }
-    EXPECT_EQ(weighted, want.layer);
+    EXPECT_EQ(weighted, weighted_layers != 0 ? weighted_layers : want.layer);
   }
 }
 
@@ -48,6 +51,31 @@ TEST(ReconUnits, ResNetDemo) {
 TEST(ReconUnits, MobileNetV2Demo) {
   // 19 convs + FC; [stem, dw, project] [24a] [24b residual] [32a] [32b residual] [64a] [head + FC].
   expect_counts("mbv2_fmnist", {20, 7, 3, 1});
+}
+
+TEST(ReconUnits, MobileNetV3Demo) {
+  // 27 convs + FC (layer granularity: 28 layers and the 4 squeeze-excitation pools kept between
+  // them); blocks are whole MBConv blocks: a squeeze-excitation branch (pool, two 1x1 convs, gate)
+  // stays in the unit of the depthwise output it gates and its convs do not count toward the three
+  // weighted layers: [stem, block 0] [1] [2 residual] [3] [4 residual] [5] [head + FC].
+  expect_counts("mbv3_fmnist", {32, 7, 3, 1}, 28);
+  Graph g;
+  std::string e;
+  ASSERT_TRUE(testing::load_demo("mbv3_fmnist", &g, &e)) << e;
+  std::vector<ReconUnit> units;
+  ASSERT_TRUE(list_units(g, Granularity::block, &units, &e)) << e;
+  size_t gates = 0;
+  for (const ReconUnit& u : units) {
+    for (int i : u.nodes) {
+      if (g.nodes[i].op != "Mul") continue;
+      ++gates;  // both of the gate's inputs come from inside the unit
+      for (int v : g.nodes[i].inputs) {
+        EXPECT_TRUE(std::find(u.nodes.begin(), u.nodes.end(), g.values[v].producer) != u.nodes.end())
+            << g.nodes[i].label() << "\n" << describe_units(g, units);
+      }
+    }
+  }
+  EXPECT_EQ(gates, 4u);
 }
 
 TEST(ReconUnits, ResidualBlocksAreMarked) {
@@ -165,6 +193,7 @@ INSTANTIATE_TEST_SUITE_P(TestModels, ReconUnitsKept,
 
 TEST(ReconUnits, FloatBlocksReproduceTheRuntimeResNet) { expect_logits_match("resnet_fmnist"); }
 TEST(ReconUnits, FloatBlocksReproduceTheRuntimeMobileNetV2) { expect_logits_match("mbv2_fmnist"); }
+TEST(ReconUnits, FloatBlocksReproduceTheRuntimeMobileNetV3) { expect_logits_match("mbv3_fmnist"); }
 
 }  // namespace
 }  // namespace kiln::calib::recon

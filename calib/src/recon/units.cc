@@ -208,8 +208,38 @@ void layer_units(const Graph& g, const std::vector<char>& ok, const std::vector<
   w.flush_kept();
 }
 
+// Squeeze-excitation branches: GlobalAveragePool(x) -> a single-reader chain (1x1 convs, gates,
+// reshapes) -> Mul(x, gate). Their nodes: a block keeps them with the x they gate, and their
+// weighted layers do not count toward a block's three.
+std::vector<char> se_branch_nodes(const Graph& g, const std::vector<std::vector<int>>& readers) {
+  std::vector<char> se(g.nodes.size(), 0);
+  for (size_t p = 0; p < g.nodes.size(); ++p) {
+    const Node& n = g.nodes[p];
+    if (n.dead || n.op != "GlobalAveragePool" || n.inputs.empty() || n.outputs.size() != 1) continue;
+    const int x = n.inputs[0];
+    std::vector<int> chain{static_cast<int>(p)};
+    for (int v = n.outputs[0]; readers[v].size() == 1;) {
+      const int r = readers[v][0];
+      const Node& rn = g.nodes[r];
+      if (rn.op == "Mul") {
+        const bool joins = rn.inputs.size() == 2 && ((rn.inputs[0] == x && rn.inputs[1] == v) ||
+                                                     (rn.inputs[1] == x && rn.inputs[0] == v));
+        if (joins && chain.size() > 1) {
+          for (int c : chain) se[c] = 1;
+        }
+        break;
+      }
+      if (rn.dead || rn.outputs.size() != 1) break;
+      chain.push_back(r);
+      v = rn.outputs[0];
+    }
+  }
+  return se;
+}
+
 void block_units(const Graph& g, const std::vector<char>& ok, const std::vector<std::string>& why, UnitWriter& w) {
   const int nn = static_cast<int>(g.nodes.size());
+  const std::vector<char> se = se_branch_nodes(g, w.readers);
   std::vector<int> unit_of(nn, -1);
   std::vector<std::vector<int>> residual_units;
   for (int j = 0; j < nn; ++j) {
@@ -255,9 +285,9 @@ void block_units(const Graph& g, const std::vector<char>& ok, const std::vector<
       w.push(std::move(u));
       continue;
     }
-    if (is_weighted(n)) {
+    if (is_weighted(n) && !se[i]) {
       size_t wn = 0;
-      for (int k : current.nodes) wn += is_weighted(g.nodes[k]) ? 1 : 0;
+      for (int k : current.nodes) wn += is_weighted(g.nodes[k]) && !se[k] ? 1 : 0;
       if (wn == 3) flush();
       current.nodes.insert(current.nodes.end(), pending.begin(), pending.end());
       pending.clear();

@@ -3,7 +3,9 @@
 //   layer  one Conv / Gemm each;
 //   block  a residual unit (every node from the tensor the fused residual Add re-uses, the fork, to
 //          the Conv that fuses the Add: a BasicBlock, an inverted residual); weighted layers outside
-//          residual units grouped, in order, up to three per unit;
+//          residual units grouped, in order, up to three per unit, where a squeeze-excitation
+//          branch (pool, 1x1 layers, gate, product) stays with the value it gates and its layers
+//          do not count (so a non-residual MBConv block with its gate is one unit);
 //   stage  consecutive blocks until the spatial resolution of their outputs changes;
 //   net    everything from the first to the last weighted layer.
 // Non-weighted nodes (pools, flatten, concat, add) join the unit they sit in, in topological order.
