@@ -1,8 +1,10 @@
 // Weight packing for the depthwise kernels; the layout of each ISA is described beside its kernel
 // and spelled out here once.
+#include <cmath>
 #include <cstring>
 
 #include "kiln/kernels/dwconv.h"
+#include "dwconv_vnni_row_layout.h"
 
 namespace kiln::kernels {
 namespace {
@@ -49,10 +51,11 @@ size_t avx512_tile_bytes(size_t taps) { return kAvx512Tile * 8 + taps * 256; }
 // (vector v, lane i: channel 16 * (i / 4) + 4 * v + i % 4, the order in which the kernel's byte and
 // word unpacks of three input rows leave the channels), then for kx = 0..2 and v = 0..3 a vector
 // whose lane i holds that channel's weights of taps (0, kx), (1, kx), (2, kx) in bytes 0..2.
-constexpr size_t kAvx512RowTileBytes = kAvx512Tile * 8 + 12 * 64;
+// Then the products bound line (dwconv_vnni_row_layout.h).
+constexpr size_t kAvx512RowTileBytes = vnni_row::kTileBytes3;
 // Row mode 5x5 (row_kernel_w = 5): the same biases and multipliers, then for kx = 0..4 two groups
 // of four vectors: taps (0..3, kx) in bytes 0..3 of each lane, then tap (4, kx) in byte 0.
-constexpr size_t kAvx512Row5TileBytes = kAvx512Tile * 8 + 40 * 64;
+constexpr size_t kAvx512Row5TileBytes = vnni_row::kTileBytes5;
 size_t avx512_row_channel(size_t v, size_t i) { return 16 * (i / 4) + 4 * v + i % 4; }
 
 // Tiles of 16 channels: 16 int32 biases, 16 float multipliers, then per tap 16 int16 weights.
@@ -127,12 +130,18 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
         const size_t tile_bytes = k == 3 ? kAvx512RowTileBytes : kAvx512Row5TileBytes;
         for (size_t c0 = 0; c0 < channels; c0 += kAvx512Tile) {
           uint8_t* tile = dst + c0 / kAvx512Tile * tile_bytes;
+          double bound = 0;
           for (size_t v = 0; v < 4; ++v) {
             for (size_t i = 0; i < 16; ++i) {
               const size_t c = c0 + avx512_row_channel(v, i);
               if (c >= channels) continue;
               put32(tile + 64 * v + 4 * i, fbias(c));
               putf(tile + kAvx512Tile * 4 + 64 * v + 4 * i, multiplier[c]);
+              double sum_abs = 0;
+              for (size_t t = 0; t < taps; ++t) sum_abs += std::abs(static_cast<double>(weights[c * taps + t]));
+              const double b = (std::abs(static_cast<double>(fbias(c))) + 255.0 * sum_abs) *
+                               std::abs(static_cast<double>(multiplier[c]));
+              bound = std::isnan(b) || b > bound ? b : bound;  // NaN stays (and fails every check)
               for (size_t kx = 0; kx < k; ++kx) {
                 for (size_t ky = 0; ky < k; ++ky) {
                   tile[kAvx512Tile * 8 + ((kx * groups + ky / 4) * 4 + v) * 64 + 4 * i + ky % 4] =
@@ -140,6 +149,11 @@ void dwconv_pack(Isa isa, size_t channels, size_t taps, const int8_t* weights, c
                 }
               }
             }
+          }
+          // Rounded up to the next float so that the stored bound is never below the true one.
+          if (k == 3) {
+            const float f = static_cast<float>(bound);
+            putf(tile + vnni_row::kBound3, static_cast<double>(f) < bound ? std::nextafter(f, INFINITY) : f);
           }
         }
         return;

@@ -4,7 +4,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -13,6 +12,7 @@
 #include "conv_requant_avx512.h"
 #include "kiln/kernels/dwconv.h"
 #include "x86/avx2/conv_requant_avx2.h"
+#include "conv/dwconv_vnni_row_layout.h"
 #include "dwconv_row_sweep_avx512vnni.h"
 
 namespace kiln::kernels {
@@ -198,7 +198,7 @@ void dwconv_c64_impl(const DwConvArgs& a, const avx512::Requant16& rq, const avx
 // shuffle; biases and multipliers are packed in that order. 3x3 tiles without a residual (plain or
 // hardswish epilogue, products within int32) run the asm sweep of dwconv_row_sweep_avx512vnni.h
 // (native builds); everything else these intrinsics.
-constexpr size_t kRowTileBytes = 512 + 12 * 64;
+constexpr size_t kRowTileBytes = vnni_row::kTileBytes3;
 
 // The row kernel's width-specific vector operations (those that work per 128-bit lane: unpacks,
 // vpdpbusd, packs).
@@ -502,7 +502,7 @@ void row_tile(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_
 // row 2, row 3) byte lanes, and row 4 repeated in all four bytes of its lanes (its weights are
 // (w, 0, 0, 0)): 8 vpdpbusd per tap column and 64 channels, 40 per pixel against the class kernel's
 // 100, whose four weight loads per tap bounded it. The weights (40 vectors) stay in the tile.
-constexpr size_t kRowTile5Bytes = 512 + 40 * 64;
+constexpr size_t kRowTile5Bytes = vnni_row::kTileBytes5;
 
 template <class W, bool kResidual, bool kHardswish>
 void row_tile5(const W& w, const DwConvArgs& a, const uint8_t* tile, const uint8_t* const* ind, size_t c,
@@ -606,11 +606,10 @@ KILN_ALWAYS_INLINE inline void row_tile_k(const W& w, const DwConvArgs& a, const
 
 #if !defined(KILN_AVX512_EMULATED)
 // The asm sweeps (dwconv_row_sweep_avx512vnni.h) for one call: their constants, and which tiles
-// they may take (checked once per call and tile).
+// they may take.
 class RowSweep {
  public:
   RowSweep(const DwConvArgs& a, const RequantParams& p) : a_(a) {
-    fit_.fill(-1);
     for (size_t i = 0; i < 64; ++i) k_.qmax[i] = static_cast<uint8_t>(p.qmax);
     for (size_t i = 0; i < 32; ++i) k_.zo[i] = static_cast<int16_t>(p.zero_point);
     for (size_t i = 0; i < 64; ++i) k_.qmin[i] = static_cast<uint8_t>(p.qmin);
@@ -618,14 +617,15 @@ class RowSweep {
     const float hs[5] = {p.out_scale, 3.0f, 0.0f, 6.0f, p.hardswish_multiplier};
     for (size_t i = 0; i < 16; ++i) k_.hs[i] = i < 5 ? hs[i] : 0.0f;
     // Hardswish scales a value by (t + 3 clamped to [0, 6]) * out_scale * hs_multiplier: at most 6x that.
-    scale_ = k_.hardswish ? 6.0f * std::fabs(p.out_scale * p.hardswish_multiplier) : 1.0f;
+    scale_ = k_.hardswish ? 6.0 * std::fabs(static_cast<double>(p.out_scale) * p.hardswish_multiplier) : 1.0;
   }
 
-  bool takes(size_t t, const uint8_t* tile) {
-    if (!(scale_ < 0x1p20f)) return false;  // NaN or absurd hardswish scales: the intrinsics clamp first
-    if (t >= fit_.size()) return avx512::dw_tile_products_fit(tile, scale_);
-    if (fit_[t] < 0) fit_[t] = avx512::dw_tile_products_fit(tile, scale_) ? 1 : 0;
-    return fit_[t] == 1;
+  // Whether the sweep may round this tile's codes without a float clamp: its products bound
+  // (computed by dwconv_pack), times what hardswish can grow a value by, below 2^30 (NaN: no).
+  bool takes(const uint8_t* tile) const {
+    float bound;
+    std::memcpy(&bound, tile + vnni_row::kBound3, sizeof(bound));
+    return static_cast<double>(bound) * scale_ < 0x1p30;
   }
 
   void run(const uint8_t* tile, const uint8_t* const* ind, uint8_t* out_row, size_t c, size_t n) const {
@@ -645,8 +645,7 @@ class RowSweep {
  private:
   const DwConvArgs& a_;
   avx512::DwSweepConstants k_;
-  std::array<int8_t, 128> fit_;  // the first 128 channel tiles: -1 unknown, 0 / 1
-  float scale_ = 1.0f;
+  double scale_ = 1.0;
   avx512::DwQuadTile quad_;
   bool quad_built_ = false;
 };
@@ -675,7 +674,7 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
         if (left >= 4) {
 #if !defined(KILN_AVX512_EMULATED)
           if constexpr (K == 3 && !kResidual) {
-            if (full.int_clamp && sweep.takes(c / 64, tile)) {
+            if (full.int_clamp && sweep.takes(tile)) {
               sweep.run4(tile, ind, out_row, c, n);
               tail_done = row + 4;
               continue;
@@ -698,7 +697,7 @@ void dwconv_rows_impl(const DwConvArgs& a, const RequantParams& p, const avx512:
 #if !defined(KILN_AVX512_EMULATED)
       // 17..64 channels: the asm sweep (masked below 64) when the epilogue and products allow.
       if constexpr (K == 3 && !kResidual) {
-        if (n > 16 && full.int_clamp && sweep.takes(c / 64, tile)) {
+        if (n > 16 && full.int_clamp && sweep.takes(tile)) {
           sweep.run(tile, ind, out_row, c, n);
           continue;
         }

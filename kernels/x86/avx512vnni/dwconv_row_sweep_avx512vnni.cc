@@ -8,23 +8,6 @@
 
 namespace kiln::kernels::avx512 {
 
-bool dw_tile_products_fit(const uint8_t* tile, float scale) {
-  const __m512i ones = _mm512_set1_epi8(1);
-  __mmask16 fit = 0xFFFF;
-  for (size_t v = 0; v < 4; ++v) {
-    __m512i sum_abs = _mm512_setzero_si512();  // per channel: sum over taps of |w| (128 as unsigned)
-    for (size_t kx = 0; kx < 3; ++kx) {
-      const __m512i w = _mm512_loadu_si512(tile + 512 + (kx * 4 + v) * 64);
-      sum_abs = _mm512_dpbusd_epi32(sum_abs, _mm512_abs_epi8(w), ones);
-    }
-    const __m512 bias = _mm512_abs_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(tile + 64 * v)));
-    const __m512 mult = _mm512_mul_ps(_mm512_abs_ps(_mm512_loadu_ps(tile + 256 + 64 * v)), _mm512_set1_ps(scale));
-    const __m512 acc = _mm512_add_ps(bias, _mm512_mul_ps(_mm512_cvtepi32_ps(sum_abs), _mm512_set1_ps(255.0f)));
-    fit &= _mm512_cmp_ps_mask(_mm512_mul_ps(acc, mult), _mm512_set1_ps(0x1p30f), _CMP_LT_OQ);  // NaN: no
-  }
-  return fit == 0xFFFF;
-}
-
 void dw_quad_tile(const uint8_t* tile, const DwSweepConstants& k, DwQuadTile* quad) {
   for (size_t v = 0; v < 20; ++v) {  // biases, multipliers, weights
     const __m512i low = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + 64 * v)));

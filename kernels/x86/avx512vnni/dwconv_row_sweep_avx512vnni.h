@@ -1,6 +1,6 @@
 // The depthwise row kernel's sweep of one 64-channel tile (or fewer, masked) along one output row, in asm, for
 // the epilogues without a residual (plain, or hardswish; codes in [0, 255]) of tiles whose
-// accumulators times multipliers stay below 2^30 in magnitude (dw_tile_products_fit), so that the
+// accumulators times multipliers stay below 2^30 in magnitude (the bound dwconv_pack stores), so that the
 // float to int32 conversion cannot overflow and the upper clamp can wait for the bytes. Native builds only: the SIMDe
 // lane keeps the intrinsics of dwconv_c64_avx512vnni.cc, which compute the same bytes.
 //
@@ -27,9 +27,6 @@ struct alignas(64) DwSweepConstants {
   bool hardswish;
 };
 
-// Whether every channel of a packed row tile has (|bias| + 255 * sum |w|) * |multiplier| * scale
-// < 2^30 (scale: 1, or for hardswish the most it can grow a value, 6 |out_scale * hs_multiplier|).
-bool dw_tile_products_fit(const uint8_t* tile, float scale);
 
 // One output row of one tile: `ind` is the row's first pixel's taps (9 pointers per pixel, `step`
 // pointers apart, as DwConvArgs), `ow` >= 1 pixels at horizontal `stride` (1 or 2) written
