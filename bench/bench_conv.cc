@@ -11,6 +11,7 @@
 #include <xnnpack.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <random>
@@ -88,6 +89,14 @@ void bench_kiln(benchmark::State& state, ConvBenchShape b, int wbits, int thread
   std::vector<uint8_t> out(static_cast<size_t>(s.out_h()) * s.out_w() * s.out_c);
   kk::RequantParams p;
   p.zero_point = 0;  // ReLU: clamp at the zero point
+  // KILN_BENCH_KILN_EPILOGUE=hardswish: kiln's side runs a hardswish epilogue instead (MobileNetV3's
+  // depthwise layers; oneDNN and XNNPACK keep ReLU, so only kiln-to-kiln figures compare).
+  if (const char* e = std::getenv("KILN_BENCH_KILN_EPILOGUE"); e != nullptr && std::string(e) == "hardswish") {
+    p.activation = kk::Activation::hardswish;
+    p.zero_point = 20;
+    p.out_scale = 0.05f;
+    p.hardswish_multiplier = 1.0f / (6.0f * 0.05f);
+  }
   kiln::ThreadPool pool(threads);
   kk::ConvWorkspace workspace;
   for (auto _ : state) {
