@@ -43,6 +43,13 @@ void expect_counts(const std::string& model, Counts want, size_t weighted_layers
   }
 }
 
+// A demo model's graph and its block-granularity units.
+void block_units_of(const std::string& model, Graph* g, std::vector<ReconUnit>* units) {
+  std::string e;
+  ASSERT_TRUE(testing::load_demo(model, g, &e)) << e;
+  ASSERT_TRUE(list_units(*g, Granularity::block, units, &e)) << e;
+}
+
 TEST(ReconUnits, ResNetDemo) {
   // stem | 5 basic blocks (2 x 16, 2 x 32, 1 x 64) | GAP + FC; stages at 28, 14, 7 and 1 pixels.
   expect_counts("resnet_fmnist", {14, 7, 4, 1});
@@ -60,10 +67,8 @@ TEST(ReconUnits, MobileNetV3Demo) {
   // weighted layers: [stem, block 0] [1] [2 residual] [3] [4 residual] [5] [head + FC].
   expect_counts("mbv3_fmnist", {32, 7, 3, 1}, 28);
   Graph g;
-  std::string e;
-  ASSERT_TRUE(testing::load_demo("mbv3_fmnist", &g, &e)) << e;
   std::vector<ReconUnit> units;
-  ASSERT_TRUE(list_units(g, Granularity::block, &units, &e)) << e;
+  ASSERT_NO_FATAL_FAILURE(block_units_of("mbv3_fmnist", &g, &units));
   size_t gates = 0;
   for (const ReconUnit& u : units) {
     for (int i : u.nodes) {
@@ -80,10 +85,9 @@ TEST(ReconUnits, MobileNetV3Demo) {
 
 TEST(ReconUnits, ResidualBlocksAreMarked) {
   Graph g;
-  std::string e;
-  ASSERT_TRUE(testing::load_demo("resnet_fmnist", &g, &e)) << e;
   std::vector<ReconUnit> units;
-  ASSERT_TRUE(list_units(g, Granularity::block, &units, &e)) << e;
+  ASSERT_NO_FATAL_FAILURE(block_units_of("resnet_fmnist", &g, &units));
+  std::string e;
   size_t residual = 0;
   for (const ReconUnit& u : units) {
     residual += u.residual;
