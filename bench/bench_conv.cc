@@ -91,7 +91,10 @@ void bench_kiln(benchmark::State& state, ConvBenchShape b, int wbits, int thread
   p.zero_point = 0;  // ReLU: clamp at the zero point
   // KILN_BENCH_KILN_EPILOGUE=hardswish: kiln's side runs a hardswish epilogue instead (MobileNetV3's
   // depthwise layers; oneDNN and XNNPACK keep ReLU, so only kiln-to-kiln figures compare).
-  if (const char* e = std::getenv("KILN_BENCH_KILN_EPILOGUE"); e != nullptr && std::string(e) == "hardswish") {
+  if (const char* e = std::getenv("KILN_BENCH_KILN_EPILOGUE"); e != nullptr && std::string(e) != "relu") {
+    if (std::string(e) != "hardswish") {
+      return state.SkipWithError(("KILN_BENCH_KILN_EPILOGUE='" + std::string(e) + "': relu or hardswish").c_str());
+    }
     p.activation = kk::Activation::hardswish;
     p.zero_point = 20;
     p.out_scale = 0.05f;
